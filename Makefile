@@ -1,0 +1,20 @@
+# Two entry points, each doing all set-up into .venv on a fresh machine:
+#   make quickstart   one tiny pretrain + evaluate run on the built-in data, result printed
+#   make test         the test suite (what CI runs)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: setup quickstart test
+setup: $(VENV)/.installed
+
+quickstart: $(VENV)/.installed
+	$(PY) -m simclr configs/tiny.yaml --results results/quickstart
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q tests

@@ -1,0 +1,35 @@
+"""python -m simclr [config.yaml] [key=value ...] [--results DIR]: one run, its metrics printed as JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from simclr.config import ConfigError, load
+from simclr.run import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simclr", description=__doc__)
+    parser.add_argument("items", nargs="*", help="an optional config file (.yaml/.json), then key=value overrides")
+    parser.add_argument("--results", default="results/runs", help="result store directory")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and run_id, then exit")
+    args = parser.parse_args(argv)
+    path = args.items[0] if args.items and "=" not in args.items[0] else None
+    overrides = args.items[1:] if path else args.items
+    try:
+        cfg = load(path, overrides)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        from simclr.config import to_dict
+        print(json.dumps({"run_id": cfg.run_id, "config": to_dict(cfg)}, indent=2))
+        return 0
+    metrics = run(cfg, args.results)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0 if metrics.get("status") == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

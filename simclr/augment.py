@@ -1,0 +1,417 @@
+"""Batched augmentation ops on a whole (B, C, H, W) float batch in [0, 1], on any device.
+
+Every op is two pure functions: ``sample_<op>(shape, generator, **params)`` draws per-sample
+parameters, including the bool (B,) mask ``apply`` drawn with probability ``p``, and
+``apply_<op>(x, params)`` applies them deterministically; samples whose mask is False pass
+unchanged. All randomness comes from the explicit generator, which must live on x.device, so a seed
+fixes every view. Besides tensors a params dict may carry the op's static settings (output size,
+interpolation, kernel size, brightness mode) so that ``apply`` needs nothing else.
+
+The reference semantics are torchvision.transforms.v2.functional on float images; the tests check
+every op against it (Sobel, which torchvision lacks, against the textbook formula).
+"""
+import inspect
+import math
+
+import torch
+import torch.nn.functional as F
+
+GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
+
+
+def to_float(x):
+    """uint8 images -> float32 in [0, 1]."""
+    if x.dtype != torch.uint8:
+        raise TypeError(f"to_float expects uint8 images, got {x.dtype}")
+    return x.float().div_(255)
+
+
+def _rand(generator, *size):
+    return torch.rand(size, generator=generator, device=generator.device)
+
+
+def _uniform(generator, size, lo, hi):
+    return _rand(generator, *size) * (hi - lo) + lo
+
+
+def _mask(shape, generator, p):
+    return _rand(generator, shape[0]) < p
+
+
+def _col(v):
+    return v[:, None, None, None]
+
+
+def _on(x, apply, fn):
+    """fn(x_subset, idx) on the samples whose mask is set; the others pass through unchanged.
+
+    Working on the subset makes an op with p=0.5 cost half, and gather + index_copy is several times
+    faster than torch.where over the batch on CPU.
+    """
+    idx = apply.nonzero().squeeze(1)
+    if idx.numel() == x.shape[0]:
+        return fn(x, idx)
+    return x.index_copy(0, idx, fn(x[idx], idx)) if idx.numel() else x
+
+
+def gray(x):
+    """(B, 3, H, W) -> (B, 1, H, W) luma."""
+    r, g, b = x.unbind(1)
+    return (r * GRAY_WEIGHTS[0] + g * GRAY_WEIGHTS[1] + b * GRAY_WEIGHTS[2]).unsqueeze(1)
+
+
+# ---- crop: random resized crop -------------------------------------------------------------------
+
+def sample_crop(shape, generator, *, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=None,
+                interpolation="bicubic", p=1.0):
+    """Boxes as torchvision's RandomResizedCrop.get_params, vectorised: 10 attempts per sample, the
+    first that fits the image wins, else the centre crop of the closest allowed aspect ratio."""
+    B, _, H, W = shape
+    area = _uniform(generator, (B, 10), *scale) * (H * W)
+    aspect = _uniform(generator, (B, 10), math.log(ratio[0]), math.log(ratio[1])).exp()
+    w = (area * aspect).sqrt().round()
+    h = (area / aspect).sqrt().round()
+    fits = (w > 0) & (w <= W) & (h > 0) & (h <= H)
+    first = fits.byte().argmax(1, keepdim=True)  # argmax returns the first maximum
+    found = fits.any(1)
+    if W / H < ratio[0]:
+        fh, fw = round(W / ratio[0]), W
+    elif W / H > ratio[1]:
+        fh, fw = H, round(H * ratio[1])
+    else:
+        fh, fw = H, W
+    h = torch.where(found, h.gather(1, first).squeeze(1), fh).long()
+    w = torch.where(found, w.gather(1, first).squeeze(1), fw).long()
+    top = (_rand(generator, B) * (H - h + 1)).long().minimum(H - h)
+    left = (_rand(generator, B) * (W - w + 1)).long().minimum(W - w)
+    out = (H, W) if size is None else (size, size)
+    return {"apply": _mask(shape, generator, p),
+            "top": torch.where(found, top, (H - h) // 2), "left": torch.where(found, left, (W - w) // 2),
+            "height": h, "width": w, "size": out, "interpolation": interpolation}
+
+
+def _filter(t, cubic):
+    t = t.abs()
+    if not cubic:
+        return (1 - t).clamp_(min=0)
+    a = -0.5  # PyTorch's antialiased bicubic uses Keys a=-0.5 (as PIL), not the -0.75 of plain bicubic
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = (((t - 5) * t + 8) * t - 4) * a
+    return torch.where(t < 1, near, torch.where(t < 2, far, 0.0))
+
+
+def _resize_weights(start, length, in_size, out_size, cubic):
+    """(B, out_size, in_size) rows of torch's antialiased interpolation (align_corners=False) of the
+    window [start, start+length) of each sample: output pixel i is centred at scale*(i+0.5) in the
+    window; when shrinking, the filter is stretched by scale so every covered source pixel counts;
+    taps outside the window are dropped and each row renormalised, which is torch's border rule.
+    Only the few taps under the filter are evaluated, then scattered into the dense matrix."""
+    scale = length.float() / out_size
+    stretch = scale.clamp(min=1.0)[:, None, None]
+    support = (2.0 if cubic else 1.0) * stretch
+    centre = (scale[:, None] * (torch.arange(out_size, device=start.device) + 0.5))[:, :, None]
+    taps = math.ceil(2 * (2.0 if cubic else 1.0) * max(1.0, in_size / out_size)) + 1
+    src = (centre - support + 0.5).floor().clamp_(min=0) + torch.arange(taps, device=start.device)
+    w = _filter((src + 0.5 - centre) / stretch, cubic) * (src < length[:, None, None])
+    w = w / w.sum(-1, keepdim=True)
+    cols = (src.long() + start[:, None, None]).clamp_(max=in_size - 1)  # clamped taps carry weight 0
+    return w.new_zeros(len(start), out_size, in_size).scatter_add_(2, cols, w)
+
+
+def apply_crop(x, params):
+    """Equals torchvision resized_crop(..., antialias=True) per sample, except that the output is
+    clamped to [0, 1] (torchvision leaves bicubic overshoot on float input). A masked-out sample is
+    the whole image resized to the output size (unchanged when the size is the input's)."""
+    B, C, H, W = x.shape
+    apply = params["apply"]
+    top, left = torch.where(apply, params["top"], 0), torch.where(apply, params["left"], 0)
+    h, w = torch.where(apply, params["height"], H), torch.where(apply, params["width"], W)
+    (oh, ow), cubic = params["size"], params["interpolation"] == "bicubic"
+    wy = _resize_weights(top, h, H, oh, cubic).to(x.dtype)
+    wx = _resize_weights(left, w, W, ow, cubic).to(x.dtype)
+    out = torch.bmm(x.reshape(B, C * H, W), wx.transpose(1, 2)).view(B * C, H, ow)
+    # one matrix per (sample, channel): a broadcast matmul is 4x slower on CPU
+    out = torch.bmm(wy.repeat_interleave(C, 0), out).view(B, C, oh, ow)
+    return out.clamp_(0, 1) if cubic else out
+
+
+# ---- flip -----------------------------------------------------------------------------------------
+
+def sample_flip(shape, generator, *, p=0.5):
+    return {"apply": _mask(shape, generator, p)}
+
+
+def apply_flip(x, params):
+    return _on(x, params["apply"], lambda x, idx: x.flip(-1))
+
+
+# ---- color jitter ---------------------------------------------------------------------------------
+
+def sample_color_jitter(shape, generator, *, strength=1.0, brightness=None, contrast=None,
+                        saturation=None, hue=None, brightness_mode="additive", p=0.8):
+    """The paper's colour distortion of strength s: brightness, contrast, saturation 0.8s, hue 0.2s
+    unless given. Additive brightness (paper v1) draws a delta in U(-b, b); multiplicative (later
+    code, torchvision) a factor in U(max(0, 1-b), 1+b). ``order`` is a uniform random permutation of
+    (brightness, contrast, saturation, hue) per sample."""
+    B = shape[0]
+    b, c, s = (0.8 * strength if v is None else v for v in (brightness, contrast, saturation))
+    h = 0.2 * strength if hue is None else hue
+    additive = brightness_mode == "additive"
+    return {"apply": _mask(shape, generator, p),
+            "brightness": _uniform(generator, (B,), -b, b) if additive
+            else _uniform(generator, (B,), max(0.0, 1 - b), 1 + b),
+            "contrast": _uniform(generator, (B,), max(0.0, 1 - c), 1 + c),
+            "saturation": _uniform(generator, (B,), max(0.0, 1 - s), 1 + s),
+            "hue": _uniform(generator, (B,), -h, h),
+            "order": _rand(generator, B, 4).argsort(1),
+            "brightness_mode": brightness_mode}
+
+
+def _blend(x, y, f):
+    f = _col(f)
+    return (x * f).add_(y * (1 - f)).clamp_(0, 1)
+
+
+def _brightness_add(x, d):
+    return (x + _col(d)).clamp_(0, 1)
+
+
+def _brightness_mul(x, f):
+    return (x * _col(f)).clamp_(0, 1)
+
+
+def _contrast(x, f):
+    return _blend(x, gray(x).mean((1, 2, 3), keepdim=True), f)
+
+
+def _saturation(x, f):
+    return _blend(x, gray(x), f)
+
+
+def _hue(x, shift):
+    """torchvision's adjust_hue (RGB -> HSV, rotate H, -> RGB) with no gathers, stacks or wheres
+    (torch.where, aminmax and minimum are several times slower than plain arithmetic on CPU).
+    With v = max, c = max - min and the shifted hue hs in sextants [0, 6), a channel whose pure hue
+    sits at sextant n (R 0, G 2, B 4) is v - c * clamp(d - 1, 0, 1), d = 3 - |3 - |hs - n|| the
+    circular distance from hs to n."""
+    r, g, b = x.unbind(1)
+    v, m = x.amax(1), x.amin(1)
+    c = v - m
+    # Which channel is the max, as 0/1 floats: r first, then g (torchvision's order; ties give the
+    # same hue either way, and c = 0 gives v whatever the hue).
+    is_r = (r >= v).float()
+    is_g = (g >= v).float().mul_(1 - is_r)
+    is_b = 1 - is_r - is_g
+    num = torch.addcmul(is_b * (r - g), is_r, g - b).addcmul_(is_g, b - r)
+    hs = num.div_(c.clamp(min=1e-30)).add_(is_g, alpha=2).add_(is_b, alpha=4)
+    hs = hs.add_(6 * shift[:, None, None]).remainder_(6)
+    t = (hs.unsqueeze(1) - torch.tensor([0.0, 2.0, 4.0], device=x.device).view(1, 3, 1, 1)).abs_()
+    t = (3 - t).abs_().neg_().add_(2).clamp_(0, 1)  # clamp(d - 1, 0, 1)
+    return torch.addcmul(v.unsqueeze(1), c.unsqueeze(1), t, value=-1)
+
+
+def apply_color_jitter(x, params):
+    """Each op is followed by clipping to [0, 1]. At stage i every op runs on exactly the samples
+    whose permutation puts it i-th, so the whole jitter costs one pass of each op."""
+    add = params["brightness_mode"] == "additive"
+    ops = (_brightness_add if add else _brightness_mul, _contrast, _saturation, _hue)
+    factors = (params["brightness"], params["contrast"], params["saturation"], params["hue"])
+
+    def jitter(x, idx):
+        x, order, f = x.clone(), params["order"][idx], [v[idx] for v in factors]
+        for stage in range(4):
+            for op in range(4):
+                sel = (order[:, stage] == op).nonzero().squeeze(1)
+                if sel.numel():
+                    x[sel] = ops[op](x[sel], f[op][sel])
+        return x
+
+    return _on(x, params["apply"], jitter)
+
+
+# ---- grayscale ------------------------------------------------------------------------------------
+
+def sample_grayscale(shape, generator, *, p=0.2):
+    return {"apply": _mask(shape, generator, p)}
+
+
+def apply_grayscale(x, params):
+    return _on(x, params["apply"], lambda x, idx: gray(x).repeat(1, 3, 1, 1))  # 3 channels kept
+
+
+# ---- blur -----------------------------------------------------------------------------------------
+
+def sample_blur(shape, generator, *, sigma=(0.1, 2.0), p=0.5):
+    """Gaussian blur, sigma ~ U(sigma) per sample. The kernel spans 10% of the image height made odd,
+    as the official SimCLR code (radius = H // 10 // 2, k = 2 * radius + 1), and at least 3."""
+    return {"apply": _mask(shape, generator, p), "sigma": _uniform(generator, (shape[0],), *sigma),
+            "kernel_size": max(3, 2 * (shape[2] // 10 // 2) + 1)}
+
+
+def apply_blur(x, params):
+    """torchvision's gaussian_blur (reflect padding) with one separable kernel per sample, run as
+    grouped convolutions over (sample, channel)."""
+    k = params["kernel_size"]
+
+    def blur(x, idx):
+        n, C, H, W = x.shape
+        t = torch.linspace(-(k - 1) / 2, (k - 1) / 2, k, device=x.device, dtype=x.dtype)
+        kern = torch.softmax(-0.5 * (t / params["sigma"][idx, None]) ** 2, dim=1).repeat_interleave(C, 0)
+        y = F.pad(x.reshape(1, n * C, H, W), (k // 2,) * 4, mode="reflect")
+        y = F.conv2d(y, kern[:, None, None, :], groups=n * C)
+        return F.conv2d(y, kern[:, None, :, None], groups=n * C).view(n, C, H, W)
+
+    return _on(x, params["apply"], blur)
+
+
+# ---- cutout ---------------------------------------------------------------------------------------
+
+def sample_cutout(shape, generator, *, size=(0.25, 0.5), value=0.0, p=1.0):
+    """One square per sample, its side U(size) times the shorter image side (rounded, at least 1
+    pixel), placed uniformly so that it lies fully inside the image (as torchvision's RandomErasing)."""
+    B, _, H, W = shape
+    side = (_uniform(generator, (B,), *size) * min(H, W)).round().clamp_(min=1).long()
+    top = (_rand(generator, B) * (H - side + 1)).long().minimum(H - side)
+    left = (_rand(generator, B) * (W - side + 1)).long().minimum(W - side)
+    return {"apply": _mask(shape, generator, p), "top": top, "left": left, "side": side, "value": value}
+
+
+def apply_cutout(x, params):
+    _, _, H, W = x.shape
+    top, left, side = params["top"][:, None], params["left"][:, None], params["side"][:, None]
+    rows, cols = torch.arange(H, device=x.device), torch.arange(W, device=x.device)
+    inside_r = (rows >= top) & (rows < top + side)
+    inside_c = (cols >= left) & (cols < left + side)
+    box = inside_r[:, :, None] & inside_c[:, None, :] & params["apply"][:, None, None]
+    return x.masked_fill(box[:, None], params["value"])
+
+
+# ---- sobel ----------------------------------------------------------------------------------------
+
+def sample_sobel(shape, generator, *, p=1.0):
+    return {"apply": _mask(shape, generator, p)}
+
+
+def apply_sobel(x, params):
+    """Gradient magnitude of the luma under the 3x3 Sobel kernels (replicated border), divided by its
+    per-image maximum so each image spans [0, max] = [0, 1] (a flat image gives 0), on 3 channels."""
+    def sobel(x, idx):
+        g = F.pad(gray(x), (1, 1, 1, 1), mode="replicate")
+        rows = g[..., :-2, :] + 2 * g[..., 1:-1, :] + g[..., 2:, :]  # vertical smoothing
+        cols = g[..., :, :-2] + 2 * g[..., :, 1:-1] + g[..., :, 2:]  # horizontal smoothing
+        gx = rows[..., 2:] - rows[..., :-2]
+        gy = cols[..., 2:, :] - cols[..., :-2, :]
+        mag = torch.sqrt(gx * gx + gy * gy)
+        return (mag / mag.amax((2, 3), keepdim=True).clamp(min=1e-12)).repeat(1, 3, 1, 1)
+
+    return _on(x, params["apply"], sobel)
+
+
+# ---- noise ----------------------------------------------------------------------------------------
+
+def sample_noise(shape, generator, *, sigma=(0.05, 0.15), p=1.0):
+    """Additive Gaussian noise, std U(sigma) per sample; the default range is centred on torchvision's
+    GaussianNoise default of 0.1 and always visible. The standard normal field is a parameter too."""
+    return {"apply": _mask(shape, generator, p), "sigma": _uniform(generator, (shape[0],), *sigma),
+            "noise": torch.randn(shape, generator=generator, device=generator.device)}
+
+
+def apply_noise(x, params):
+    noise, sigma = params["noise"], params["sigma"]
+    # x + sigma * n, clipped, as torchvision's gaussian_noise
+    return _on(x, params["apply"], lambda x, idx: (x + noise[idx] * _col(sigma[idx])).clamp_(0, 1))
+
+
+# ---- rotate ---------------------------------------------------------------------------------------
+
+def sample_rotate(shape, generator, *, p=1.0):
+    """Rotation by k * 90 degrees counter-clockwise, k uniform in {1, 2, 3} (the paper's 90/180/270)."""
+    k = torch.randint(1, 4, (shape[0],), generator=generator, device=generator.device)
+    return {"apply": _mask(shape, generator, p), "k": k}
+
+
+def apply_rotate(x, params):
+    """torchvision's rotate(x, 90 * k); square images only, so that a batch keeps one shape."""
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"rotate needs square images, got {tuple(x.shape[-2:])}")
+    k = torch.where(params["apply"], params["k"], 0)
+    for r in (1, 2, 3):  # disjoint subsets, so each sample is rotated once
+        x = _on(x, k == r, lambda x, idx, r=r: torch.rot90(x, r, (-2, -1)))
+    return x
+
+
+# ---- table, validation, entry point ---------------------------------------------------------------
+
+def _op(sample, apply):
+    sig = inspect.signature(sample).parameters.values()
+    return sample, apply, {q.name: q.default for q in sig if q.kind is q.KEYWORD_ONLY}
+
+
+OPS = {
+    "crop": _op(sample_crop, apply_crop),
+    "flip": _op(sample_flip, apply_flip),
+    "color_jitter": _op(sample_color_jitter, apply_color_jitter),
+    "grayscale": _op(sample_grayscale, apply_grayscale),
+    "blur": _op(sample_blur, apply_blur),
+    "cutout": _op(sample_cutout, apply_cutout),
+    "sobel": _op(sample_sobel, apply_sobel),
+    "noise": _op(sample_noise, apply_noise),
+    "rotate": _op(sample_rotate, apply_rotate),
+}
+
+
+def _num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _pair(v, lo, hi, lo_open=False):
+    """A (min, max) pair with lo <= min <= max <= hi (lo < min when lo_open)."""
+    return (isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_num, v))
+            and (v[0] > lo if lo_open else v[0] >= lo) and v[0] <= v[1] <= hi)
+
+
+def check_op(name, params):
+    """Raise ValueError naming the unknown op, unknown parameter or impossible value."""
+    if name not in OPS:
+        raise ValueError(f"unknown augmentation op {name!r}; valid ops: {', '.join(OPS)}")
+    defaults = OPS[name][2]
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for op {name!r}; valid: {', '.join(defaults)}")
+    q = {**defaults, **params}
+
+    def need(ok, what):
+        if not ok:
+            raise ValueError(f"{name}: {what}, got {params}")
+
+    need(_num(q["p"]) and 0 <= q["p"] <= 1, "p must be in [0, 1]")
+    if name == "crop":
+        need(_pair(q["scale"], 0, 1, lo_open=True), "scale must be (min, max) with 0 < min <= max <= 1")
+        need(_pair(q["ratio"], 0, math.inf, lo_open=True), "ratio must be (min, max) with 0 < min <= max")
+        need(q["size"] is None or (isinstance(q["size"], int) and not isinstance(q["size"], bool)
+                                   and q["size"] > 0), "size must be None or a positive int")
+        need(q["interpolation"] in ("bilinear", "bicubic"), "interpolation must be 'bilinear' or 'bicubic'")
+    elif name == "color_jitter":
+        need(_num(q["strength"]) and q["strength"] >= 0, "strength must be >= 0")
+        for key in ("brightness", "contrast", "saturation"):
+            need(q[key] is None or (_num(q[key]) and q[key] >= 0), f"{key} must be None or >= 0")
+        hue = 0.2 * q["strength"] if q["hue"] is None else q["hue"]
+        need(_num(hue) and 0 <= hue <= 0.5, "hue (default 0.2 * strength) must be in [0, 0.5]")
+        need(q["brightness_mode"] in ("additive", "multiplicative"),
+             "brightness_mode must be 'additive' or 'multiplicative'")
+    elif name == "blur":
+        need(_pair(q["sigma"], 0, math.inf, lo_open=True), "sigma must be (min, max) with 0 < min <= max")
+    elif name == "cutout":
+        need(_pair(q["size"], 0, 1, lo_open=True), "size must be (min, max) with 0 < min <= max <= 1")
+        need(_num(q["value"]), "value must be a number")
+    elif name == "noise":
+        need(_pair(q["sigma"], 0, math.inf), "sigma must be (min, max) with 0 <= min <= max")
+
+
+def augment(x, name, generator, **params):
+    """Sample parameters for op ``name`` and apply them to the batch x."""
+    check_op(name, params)
+    if generator.device != x.device:
+        raise ValueError(f"generator is on {generator.device} but the batch is on {x.device}")
+    sample, apply, _ = OPS[name]
+    return apply(x, sample(x.shape, generator, **params))

@@ -1,0 +1,417 @@
+"""One run's configuration: frozen dataclasses, loaded from YAML/JSON, overridden with dotted key=value.
+
+Every field carries its unit or scaling rule in a comment. A config is never mutated: derived values
+(the scaled learning rate, the number of steps) are computed where they are used. `validate` raises one
+`ConfigError` listing every problem before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names each problem and how to fix it."""
+
+
+# Fields marked NOT_HASHED change how a run executes, not what it computes: they stay out of run_id.
+NOT_HASHED = {"hash": False}
+
+
+def _freeze(v):
+    if isinstance(v, list | tuple):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def _thaw(v):
+    if isinstance(v, tuple):
+        return [_thaw(x) for x in v]
+    return v
+
+
+@dataclass(frozen=True)
+class Op:
+    """One augmentation operator of a recipe: its name and parameters (see simclr/augment.py)."""
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+def op(name: str, **params) -> Op:
+    return Op(name, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
+
+
+def simclr_recipe(strength: float = 0.5, blur: bool = False, crop_scale=(0.08, 1.0),
+                  brightness: str = "additive") -> tuple[Op, ...]:
+    """The paper's augmentation: crop+flip, colour jitter (p=0.8), grayscale (p=0.2), optional blur (p=0.5)."""
+    from simclr.views import simclr_ops
+
+    return tuple(op(name, **params) for name, params in
+                 simclr_ops(strength, blur, crop_scale, brightness_mode=brightness))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "synthetic"        # synthetic | cifar10 | cifar100 | stl10 | folder | imagenet
+    root: str = ""                 # data set directory (torchvision root or ImageFolder tree with train/, test/)
+    image_size: int = 32           # side of the square views, pixels
+    num_train: int = 5000          # synthetic only: generated training images
+    num_test: int = 2000           # synthetic only: generated test images
+    seed: int = 0                  # synthetic only: generator seed (the data, not the training)
+    download: bool = field(default=False, metadata=NOT_HASHED)   # torchvision sets: download when missing
+    cache_dir: str = field(default="", metadata=NOT_HASHED)      # decoded-array cache; "" = ~/.cache/simclr
+    workers: int = field(default=4, metadata=NOT_HASHED)         # decoding processes for imagenet-style folders
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """shared ops run once per image, then view1 / view2 ops per branch (empty = identity branch)."""
+    shared: tuple[Op, ...] = ()
+    view1: tuple[Op, ...] = simclr_recipe()
+    view2: tuple[Op, ...] = simclr_recipe()
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    arch: str = "resnet_tiny"      # resnet18/34/50/101/152, resnet_small (32-256 ch), resnet_tiny (16-128 ch)
+    width: float = 1.0             # channel multiplier of every stage (ResNet-50 2x, 4x)
+    stem: str = "cifar"            # cifar: 3x3 conv stride 1, no max-pool; imagenet: 7x7 stride 2 + max-pool
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    kind: str = "mlp"              # none (z = h) | linear | mlp (the paper's nonlinear head)
+    layers: int = 2                # linear layers in an mlp head (paper 2, SimCLRv2 3)
+    hidden_dim: int = 0            # width of hidden layers; 0 = dim of h
+    out_dim: int = 128             # dim of z
+    bn: bool = True                # BN after each head layer, as the official code does
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    name: str = "nt_xent"          # nt_xent | nt_logistic | margin_triplet
+    temperature: float = 0.5       # tau; 0.5 on CIFAR-10, 0.1 on ImageNet (unused by margin_triplet)
+    l2_normalize: bool = True      # cosine similarity (True) or raw dot product
+    margin: float = 0.4            # margin_triplet only
+    semi_hard: bool = False        # semi-hard negative mining (nt_logistic, margin_triplet)
+    negatives: str = "all"         # all: 2(N-1) negatives per anchor; other_view: N-1 (Table 4 fairness)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "lars"             # lars | sgd
+    lr: float = 1.0                # base lr; linear: lr*B/256, sqrt: lr*sqrt(B), none: lr (paper 0.3 linear, 0.075 sqrt)
+    lr_scaling: str = "linear"     # linear | sqrt | none
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-6     # paper 1e-6 (later TF code 1e-4); never on biases / BN (ndim <= 1)
+    trust_coefficient: float = 1e-3  # LARS eta
+    warmup_epochs: float = 10.0    # linear warmup, then cosine decay to 0, stepped per optimizer step
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = "simclr"         # simclr | supervised (cross-entropy on the same views: the baseline)
+    batch_size: int = 256          # images per step over all processes (2x views)
+    epochs: float = 100.0          # passes over the training set
+    steps: int = 0                 # if > 0, overrides epochs: total optimizer steps
+    online_head: bool = True       # linear classifier on stop-gradient(h) trained alongside
+    precision: str = "bf16"        # fp32 | bf16 | fp16 (autocast; loss logits always float32)
+    channels_last: bool = True
+    compile: bool = False          # torch.compile the encoder
+    device: str = field(default="auto", metadata=NOT_HASHED)     # auto | cpu | cuda | cuda:N
+    threads: int = field(default=0, metadata=NOT_HASHED)         # CPU threads; 0 = torch default
+    checkpoint_every: int = field(default=200, metadata=NOT_HASHED)  # optimizer steps between checkpoints
+    log_every: int = field(default=10, metadata=NOT_HASHED)      # steps between log.jsonl lines
+    progress: bool = field(default=True, metadata=NOT_HASHED)    # progress bar with ETA on a terminal
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    knn: bool = True
+    knn_k: int = 200
+    knn_temperature: float = 0.1   # weights exp(cos/t) of the k neighbours' votes
+    linear: bool = True            # linear probe on frozen, cached h (no augmentation)
+    linear_epochs: int = 90
+    linear_lr: float = 0.1         # per 256 examples (linear scaling), Nesterov SGD, cosine, no weight decay
+    linear_batch_size: int = 256
+    finetune_fractions: tuple[float, ...] = ()   # e.g. (0.01, 0.1): fine-tune the whole encoder on these labels
+    finetune_epochs: int = 30      # paper: 60 on 1 %, 30 on 10 %
+    finetune_lr: float = 0.05      # per 256 examples, Nesterov SGD, no weight decay, crop+flip views
+    transform_probe: bool = False  # Table 3: predict the applied transformation from h and from g(h)
+    probe_epochs: int = 30
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = DataConfig()
+    augment: AugmentConfig = AugmentConfig()
+    encoder: EncoderConfig = EncoderConfig()
+    head: HeadConfig = HeadConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    seed: int = 0                  # model init, data order and augmentation randomness
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self)
+
+
+# ---------------------------------------------------------------- dict <-> config
+
+def to_dict(cfg, hashed_only: bool = False) -> dict:
+    """Plain JSON-able dict; ops become {"op": name, **params}."""
+    if isinstance(cfg, Op):
+        return {"op": cfg.name, **{k: _thaw(v) for k, v in cfg.params}}
+    out = {}
+    for f in dataclasses.fields(cfg):
+        if hashed_only and not f.metadata.get("hash", True):
+            continue
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            out[f.name] = to_dict(v, hashed_only)
+        elif isinstance(v, tuple) and v and isinstance(v[0], Op):
+            out[f.name] = [to_dict(o) for o in v]
+        else:
+            out[f.name] = _thaw(v)
+    return out
+
+
+def run_id(cfg: RunConfig) -> str:
+    """Stable hash of everything that changes what a run computes."""
+    blob = json.dumps(to_dict(cfg, hashed_only=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _type_ok(value, tp) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return isinstance(value, list | tuple) and all(_type_ok(x, args[0]) for x in value)
+    return True
+
+
+def _build(cls, d, path: str, errors: list[str]):
+    if not isinstance(d, dict):
+        errors.append(f"{path or 'config'}: expected a mapping, got {type(d).__name__} {d!r}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in d:
+        if key not in names:
+            errors.append(f"{path}{key}: unknown key; valid keys here: {', '.join(names)}")
+    kwargs = {}
+    for name in names:
+        if name not in d:
+            continue
+        value, tp = d[name], hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, f"{path}{name}.", errors)
+        elif tp == tuple[Op, ...]:
+            kwargs[name] = _build_ops(value, f"{path}{name}", errors)
+        elif not _type_ok(value, tp):
+            tname = getattr(tp, "__name__", str(tp))
+            errors.append(f"{path}{name}: expected {tname}, got {type(value).__name__} {value!r}")
+        else:
+            kwargs[name] = float(value) if tp is float else _freeze(value)
+    return cls(**kwargs)
+
+
+def _build_ops(value, path: str, errors: list[str]) -> tuple[Op, ...]:
+    if not isinstance(value, list | tuple):
+        errors.append(f"{path}: expected a list of ops like [{{op: crop}}, {{op: flip}}], got {value!r}")
+        return ()
+    ops = []
+    for i, item in enumerate(value):
+        if isinstance(item, Op):
+            ops.append(item)
+        elif isinstance(item, str):
+            ops.append(op(item))
+        elif isinstance(item, dict) and isinstance(item.get("op"), str):
+            params = {k: v for k, v in item.items() if k != "op"}
+            ops.append(op(item["op"], **params))
+        else:
+            errors.append(f"{path}[{i}]: expected {{op: NAME, param: value, ...}}, got {item!r}")
+    return tuple(ops)
+
+
+def from_dict(d: dict) -> RunConfig:
+    errors: list[str] = []
+    cfg = _build(RunConfig, d, "", errors)
+    if errors:
+        raise ConfigError(_format(errors))
+    validate(cfg)
+    return cfg
+
+
+def _format(errors: list[str]) -> str:
+    return "invalid config:\n  - " + "\n  - ".join(errors)
+
+
+# ---------------------------------------------------------------- validation
+
+ARCHS = ("resnet_tiny", "resnet_small", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+def _choice(errors, path, value, options):
+    if value not in options:
+        errors.append(f"{path}={value!r}: unknown; choose one of {', '.join(map(str, options))}")
+
+
+def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
+    """Check values and cross-field rules; raise ConfigError naming every problem, else return cfg."""
+    from simclr import augment, data  # imported here: config must stay importable on its own
+
+    e: list[str] = []
+    d, t, o, lo, hd, ev = cfg.data, cfg.train, cfg.optim, cfg.loss, cfg.head, cfg.eval
+    _choice(e, "data.name", d.name, data.DATASETS)
+    if d.name in ("folder", "imagenet") and not d.root:
+        e.append(f"data.root: data.name={d.name} needs data.root=/path/to/tree (with train/ and test/)")
+    for k in ("image_size", "num_train", "num_test"):
+        if getattr(d, k) <= 0:
+            e.append(f"data.{k}={getattr(d, k)}: must be > 0")
+    for branch in ("shared", "view1", "view2"):
+        for i, o_ in enumerate(getattr(cfg.augment, branch)):
+            try:
+                augment.check_op(o_.name, o_.kwargs())
+            except ValueError as err:
+                e.append(f"augment.{branch}[{i}]: {err}")
+    _choice(e, "encoder.arch", cfg.encoder.arch, ARCHS)
+    _choice(e, "encoder.stem", cfg.encoder.stem, ("cifar", "imagenet"))
+    if cfg.encoder.width <= 0:
+        e.append(f"encoder.width={cfg.encoder.width}: must be > 0")
+    _choice(e, "head.kind", hd.kind, ("none", "linear", "mlp"))
+    if hd.kind == "mlp" and hd.layers < 2:
+        e.append(f"head.layers={hd.layers}: an mlp head has >= 2 layers (use head.kind=linear for one)")
+    if hd.out_dim <= 0 or hd.hidden_dim < 0:
+        e.append("head.out_dim must be > 0 and head.hidden_dim >= 0 (0 = dim of h)")
+    _choice(e, "loss.name", lo.name, ("nt_xent", "nt_logistic", "margin_triplet"))
+    if lo.temperature <= 0:
+        e.append(f"loss.temperature={lo.temperature}: must be > 0 (paper: 0.1 ImageNet, 0.5 CIFAR-10)")
+    if lo.margin < 0:
+        e.append(f"loss.margin={lo.margin}: must be >= 0")
+    _choice(e, "loss.negatives", lo.negatives, ("all", "other_view"))
+    if lo.semi_hard and lo.name == "nt_xent":
+        e.append("loss.semi_hard: applies to nt_logistic and margin_triplet only")
+    _choice(e, "optim.name", o.name, ("lars", "sgd"))
+    _choice(e, "optim.lr_scaling", o.lr_scaling, ("linear", "sqrt", "none"))
+    if o.lr <= 0 or o.weight_decay < 0 or not 0 <= o.momentum < 1 or o.warmup_epochs < 0:
+        e.append("optim: need lr > 0, weight_decay >= 0, 0 <= momentum < 1, warmup_epochs >= 0")
+    _choice(e, "train.method", t.method, ("simclr", "supervised"))
+    _choice(e, "train.precision", t.precision, ("fp32", "bf16", "fp16"))
+    if t.batch_size < 2:
+        e.append(f"train.batch_size={t.batch_size}: contrastive learning needs >= 2 images per step")
+    elif t.batch_size % world_size:
+        e.append(f"train.batch_size={t.batch_size} is not divisible by the {world_size} processes; "
+                 f"use a multiple of {world_size}")
+    if t.epochs <= 0 and t.steps <= 0:
+        e.append("train: set train.epochs > 0 or train.steps > 0")
+    if t.steps < 0 or t.checkpoint_every <= 0 or t.log_every <= 0:
+        e.append("train: steps >= 0, checkpoint_every > 0 and log_every > 0 are required")
+    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
+        e.append(f"train.device={t.device!r}: use auto, cpu, cuda or cuda:N")
+    if d.name == "synthetic" and t.batch_size > d.num_train:
+        e.append(f"train.batch_size={t.batch_size} exceeds data.num_train={d.num_train}")
+    if ev.knn_k <= 0 or ev.knn_temperature <= 0:
+        e.append("eval: knn_k and knn_temperature must be > 0")
+    for f in ev.finetune_fractions:
+        if not 0 < f <= 1:
+            e.append(f"eval.finetune_fractions: {f} is not in (0, 1] (e.g. [0.01, 0.1])")
+    if ev.linear_epochs <= 0 or ev.linear_lr <= 0 or ev.linear_batch_size <= 0:
+        e.append("eval: linear_epochs, linear_lr and linear_batch_size must be > 0")
+    if e:
+        raise ConfigError(_format(e))
+    return cfg
+
+
+# ---------------------------------------------------------------- files and overrides
+
+def parse_value(text: str):
+    """A command-line value: YAML scalar or flow collection ('0.5', 'true', '[0.01, 0.1]', '{op: flip}')."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_override(d: dict, dotted: str, value) -> None:
+    """Set d[a][b]... for 'a.b=...'; a numeric part indexes a list (augment.view1.2.strength=1.0)."""
+    parts = dotted.split(".")
+    node = d
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"override {dotted}: {'.'.join(parts[:i + 1])} is not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not (last.isdigit() and int(last) < len(node)):
+            raise ConfigError(f"override {dotted}: index {last} is outside a list of {len(node)}")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Defaults <- YAML/JSON file <- 'key=value' overrides, validated."""
+    d = to_dict(RunConfig())
+    if path:
+        text = Path(path).read_text()
+        loaded = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        _merge(d, loaded or {}, "")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. loss.temperature=0.2")
+        key, text = item.split("=", 1)
+        apply_override(d, key.strip(), parse_value(text))
+    return from_dict(d)
+
+
+def _merge(base: dict, new: dict, path: str) -> None:
+    if not isinstance(new, dict):
+        raise ConfigError(f"{path or 'config file'}: expected a mapping, got {new!r}")
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v, f"{path}{k}.")
+        else:
+            base[k] = v
+
+
+def replace(cfg: RunConfig, **dotted) -> RunConfig:
+    """A new validated config with dotted fields changed: replace(cfg, **{'loss.temperature': 0.1})."""
+    d = to_dict(cfg)
+    for key, value in dotted.items():
+        apply_override(d, key, value)
+    return from_dict(d)
+
+
+def steps_per_epoch(num_train: int, batch_size: int) -> int:
+    return max(1, num_train // batch_size)  # drop_last: every step sees a full batch of negatives
+
+
+def total_steps(cfg: RunConfig, num_train: int) -> int:
+    t = cfg.train
+    return t.steps if t.steps > 0 else max(1, math.ceil(t.epochs * steps_per_epoch(num_train, t.batch_size)))

@@ -1,0 +1,355 @@
+"""Data sets as in-memory uint8 tensors (or a decoding loader for big folders), and label subsets.
+
+Everything small lives in memory as uint8 (N, 3, H, W); augmentation happens later, batched on the
+training device. Both sources offer the same batch interface, `batches(batch_size, epoch, seed, ...)`,
+whose order is a function of (seed, epoch) alone, so a run resumed at epoch e, batch b sees exactly
+the batches it would have seen.
+"""
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+import warnings
+
+import torch
+from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from simclr.synthetic import SHAPES, synthetic_splits
+
+DATASETS = ("synthetic", "cifar10", "cifar100", "stl10", "folder")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")  # what torchvision.io decodes
+_CACHE_FORMAT = 1  # bump when the cached layout changes
+
+
+@dataclasses.dataclass
+class Splits:
+    train_images: torch.Tensor  # uint8 (N, 3, H, W)
+    train_labels: torch.Tensor  # int64 (N,)
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    num_classes: int
+    name: str
+    classes: list[str]
+
+
+def check_data(name: str, root: str = "", image_size: int = 32, num_train: int = 5000,
+               num_test: int = 2000) -> None:
+    """Raise ValueError for settings that cannot work; touches no files (runs before any work)."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; valid: {', '.join(DATASETS)}")
+    if name == "folder" and not root:
+        raise ValueError("data set 'folder' needs data.root: a folder with train/ and test/ (or val/) "
+                         "subfolders holding one folder of images per class")
+    if image_size < 4:
+        raise ValueError(f"image_size must be at least 4, got {image_size}")
+    if name == "synthetic" and (num_train < 1 or num_test < 1):
+        raise ValueError(f"synthetic data needs num_train and num_test >= 1, got {num_train}, {num_test}")
+
+
+def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int = 5000, num_test: int = 2000,
+                seed: int = 0, cache_dir: str | None = None, download: bool = False) -> Splits:
+    """Train and test sets as uint8 tensors at image_size x image_size.
+
+    num_train, num_test and seed apply to the generated 'synthetic' set only; the other sets are used
+    whole. An empty root means <cache dir>/datasets for the torchvision sets.
+    """
+    check_data(name, root, image_size, num_train, num_test)
+    if name == "synthetic":
+        x, y, xt, yt = synthetic_splits(num_train, num_test, seed, image_size)
+        return Splits(x, y, xt, yt, len(SHAPES), name, list(SHAPES))
+    if name == "folder":
+        return _load_folder(root, image_size, cache_dir)
+    return _load_torchvision(name, root or os.path.join(_cache_base(cache_dir), "datasets"), image_size, download)
+
+
+# ---- torchvision data sets ----
+
+def _load_torchvision(name: str, root: str, image_size: int, download: bool) -> Splits:
+    from torchvision import datasets
+    make = {"cifar10": lambda train: datasets.CIFAR10(root, train=train, download=download),
+            "cifar100": lambda train: datasets.CIFAR100(root, train=train, download=download),
+            "stl10": lambda train: datasets.STL10(root, split="train" if train else "test", download=download)}[name]
+    fix = ("pass data.download=true on a machine that is online, or point data.root at an existing copy, "
+           "or use data.name=folder with data.root set to an ImageFolder tree (train/ and test/ subfolders)")
+    parts = []
+    for train in (True, False):
+        try:
+            ds = make(train)
+        except Exception as err:  # downloads fail in many ways offline (URLError, timeouts, checksums)
+            if download:
+                raise RuntimeError(f"could not download data set {name!r} into {os.path.abspath(root)} "
+                                   f"({type(err).__name__}: {err}); {fix}") from err
+            if isinstance(err, RuntimeError):  # torchvision's "Dataset not found or corrupted"
+                raise FileNotFoundError(f"data set {name!r} not found under {os.path.abspath(root)}; {fix}") from err
+            raise
+        data = torch.from_numpy(ds.data)
+        images = data if name == "stl10" else data.permute(0, 3, 1, 2)  # CIFAR arrays are NHWC
+        labels = torch.as_tensor(ds.labels if name == "stl10" else ds.targets, dtype=torch.int64)
+        parts += [_fit(images.contiguous(), image_size), labels]
+    return Splits(*parts, num_classes=len(ds.classes), name=name, classes=list(ds.classes))
+
+
+def _fit(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a uint8 batch so the shorter side is `size`, then centre-crop to size x size."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = [TF.center_crop(TF.resize(images[i:i + 1024], [size], antialias=True), [size, size])
+           for i in range(0, len(images), 1024)]
+    return torch.cat(out)
+
+
+# ---- ImageFolder trees ----
+
+def _list_split(split_dir: str, classes: list[str] | None = None) -> tuple[list[str], list[int], list[str]]:
+    """Image paths and labels under split_dir/<class>/; class order is sorted names (or `classes`)."""
+    found = sorted(e.name for e in os.scandir(split_dir) if e.is_dir())
+    classes = classes if classes is not None else found
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = [c for c in found if c not in index]
+    if unknown:
+        raise ValueError(f"{split_dir} has class folders missing from the training split: {unknown[:5]}")
+    paths, labels = [], []
+    for c in found:
+        for dirpath, dirnames, filenames in os.walk(os.path.join(split_dir, c), followlinks=True):
+            dirnames.sort()
+            for f in sorted(filenames):
+                if f.lower().endswith(IMAGE_EXTENSIONS):
+                    paths.append(os.path.join(dirpath, f))
+                    labels.append(index[c])
+    if not paths:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {split_dir}/<class>/")
+    return paths, labels, classes
+
+
+def _split_dirs(root: str) -> tuple[str, str]:
+    train, test, val = (os.path.join(root, s) for s in ("train", "test", "val"))
+    if not os.path.isdir(train) or not (os.path.isdir(test) or os.path.isdir(val)):
+        raise FileNotFoundError(f"data.root={os.path.abspath(root)} must hold train/ and test/ (or val/) "
+                                "subfolders with one folder of images per class")
+    return train, test if os.path.isdir(test) else val
+
+
+def _decode_files(paths: list[str]) -> list[torch.Tensor]:
+    """Decode to RGB uint8 (3, H, W) tensors; JPEGs go through one batched call (the fast path)."""
+    data = []
+    for p in paths:
+        with open(p, "rb") as f:
+            data.append(torch.frombuffer(bytearray(f.read()), dtype=torch.uint8))
+    jpeg = [i for i, d in enumerate(data) if len(d) > 2 and d[0] == 0xFF and d[1] == 0xD8]
+    out = [None] * len(data)
+    for i, img in zip(jpeg, decode_jpeg([data[i] for i in jpeg], mode=ImageReadMode.RGB) if jpeg else []):
+        out[i] = img
+    for i, d in enumerate(data):
+        if out[i] is None:
+            out[i] = decode_image(d, mode=ImageReadMode.RGB)
+    return out
+
+
+def _stack(images: list[torch.Tensor], size: int) -> torch.Tensor:
+    """Stack to (N, 3, size, size), resizing images of each other shape as one batch."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, img in enumerate(images):
+        by_shape.setdefault(tuple(img.shape), []).append(i)
+    if len(by_shape) == 1:
+        return _fit(torch.stack(images), size)
+    out = torch.empty(len(images), 3, size, size, dtype=torch.uint8)
+    for idx in by_shape.values():
+        out[idx] = _fit(torch.stack([images[i] for i in idx]), size)
+    return out
+
+
+def _cache_base(cache_dir: str | None) -> str:
+    return cache_dir or os.environ.get("SIMCLR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "simclr")
+
+
+def _cache_path(root: str, image_size: int, paths: list[str], cache_dir: str | None) -> tuple[str, str]:
+    """(path, prefix): the prefix names the tree and size; the rest changes whenever a file is added,
+    removed, renamed, resized or touched, so a changed tree is decoded again."""
+    root = os.path.abspath(root)
+    h = hashlib.sha256(f"{_CACHE_FORMAT}|{root}|{image_size}|{len(paths)}".encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"|{p}|{st.st_size}|{st.st_mtime_ns}".encode())
+    tree = hashlib.sha256(root.encode()).hexdigest()[:8]
+    prefix = f"folder-{os.path.basename(root) or 'root'}-{tree}-{image_size}px-"
+    return os.path.join(_cache_base(cache_dir), prefix + h.hexdigest()[:16] + ".pt"), prefix
+
+
+def _load_folder(root: str, image_size: int, cache_dir: str | None) -> Splits:
+    train_dir, test_dir = _split_dirs(root)
+    train_paths, train_labels, classes = _list_split(train_dir)
+    test_paths, test_labels, _ = _list_split(test_dir, classes)
+    path, prefix = _cache_path(root, image_size, train_paths + test_paths, cache_dir)
+    if os.path.exists(path):
+        try:
+            d = torch.load(path, weights_only=True)
+            return Splits(d["train_images"], d["train_labels"], d["test_images"], d["test_labels"],
+                          len(d["classes"]), "folder", list(d["classes"]))
+        except Exception as err:  # a cache is disposable: rebuild it, but say so
+            warnings.warn(f"ignoring unreadable cache {path} ({err}); decoding {root} again")
+    d = {"train_images": _stack(_decode_files(train_paths), image_size),
+         "train_labels": torch.tensor(train_labels, dtype=torch.int64),
+         "test_images": _stack(_decode_files(test_paths), image_size),
+         "test_labels": torch.tensor(test_labels, dtype=torch.int64),
+         "classes": classes}
+    _atomic_save(d, path)
+    for old in os.listdir(os.path.dirname(path)):  # earlier versions of this tree: stale, and large
+        if old.startswith(prefix) and old.endswith(".pt") and old != os.path.basename(path):
+            os.unlink(os.path.join(os.path.dirname(path), old))
+    return Splits(d["train_images"], d["train_labels"], d["test_images"], d["test_labels"],
+                  len(classes), "folder", classes)
+
+
+def _atomic_save(obj, path: str) -> None:
+    """Readers never see a half-written file: write beside it, then rename over it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# ---- batches ----
+
+def _mix(*parts: int) -> int:
+    """A 63-bit seed from integers, stable across processes and machines (unlike hash())."""
+    return int.from_bytes(hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()) >> 1
+
+
+def _order(n: int, batch_size: int, epoch: int, seed: int, drop_last: bool, shuffle: bool) -> list[torch.Tensor]:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    g = torch.Generator().manual_seed(_mix(seed, epoch))
+    idx = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    return list(idx[:stop].split(batch_size))
+
+
+def _steps(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+class InMemory:
+    """Images (uint8, on any device) and labels, served in batches in a (seed, epoch)-determined order."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def steps_per_epoch(self, batch_size: int, drop_last: bool = True) -> int:
+        return _steps(len(self), batch_size, drop_last)
+
+    def batches(self, batch_size: int, epoch: int, seed: int, drop_last: bool = True, shuffle: bool = True,
+                start: int = 0):
+        """Yield (images, labels) batches of this epoch, from batch number `start` on (for resuming)."""
+        for idx in _order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:]:
+            yield self.images[idx.to(self.images.device)], self.labels[idx.to(self.labels.device)]
+
+
+class _Decode:
+    """Map-style dataset for FolderStream: key (index, item seed) -> (uint8 (3, S, S), label)."""
+
+    def __init__(self, paths, labels, size, train, scale, ratio, crop_fraction):
+        self.paths, self.labels, self.size, self.train = paths, labels, size, train
+        self.crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio,
+                                         interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
+        self.resize_to = round(size / crop_fraction)
+
+    def __getitem__(self, key):
+        i, item_seed = key
+        img = decode_image(self.paths[i], mode=ImageReadMode.RGB)
+        if self.train:
+            # The crop draws from torch's global generator; seed it per image so the result does not
+            # depend on which worker decodes the image or in what order.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(item_seed)
+                img = self.crop(img)
+        else:
+            img = TF.center_crop(TF.resize(img, [self.resize_to], antialias=True), [self.size, self.size])
+        return img, self.labels[i]
+
+
+def _collate(items):
+    return torch.stack([img for img, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
+
+
+class FolderStream:
+    """An image-folder split too big for memory, decoded by `workers` processes while training runs.
+
+    train=True: random resized crop at decode time (the other augmentations run batched on the
+    device); train=False: resize to size / crop_fraction and centre-crop, for evaluation. Batches are
+    uint8 (B, 3, S, S) with int64 labels; order and crops are a function of (seed, epoch).
+    """
+
+    def __init__(self, root: str, split: str = "train", image_size: int = 224, train: bool = True,
+                 workers: int = 4, scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), crop_fraction: float = 0.875):
+        split_dir = os.path.join(root, split)
+        if not os.path.isdir(split_dir):
+            raise FileNotFoundError(f"no split folder {os.path.abspath(split_dir)} (expected "
+                                    f"{split}/<class>/<image> under data.root)")
+        classes = None
+        if split != "train" and os.path.isdir(os.path.join(root, "train")):
+            classes = sorted(e.name for e in os.scandir(os.path.join(root, "train")) if e.is_dir())
+        paths, labels, self.classes = _list_split(split_dir, classes)
+        self.labels = torch.tensor(labels, dtype=torch.int64)
+        self.workers = workers
+        self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def steps_per_epoch(self, batch_size: int, drop_last: bool = True) -> int:
+        return _steps(len(self), batch_size, drop_last)
+
+    def batches(self, batch_size: int, epoch: int, seed: int, drop_last: bool = True, shuffle: bool = True,
+                start: int = 0):
+        order = _order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:]
+        base = _mix(seed, epoch, "crop")
+        keys = ([(i, _mix(base, i)) for i in idx.tolist()] for idx in order)  # lazy: ImageNet is large
+        loader = torch.utils.data.DataLoader(self._dataset, batch_sampler=keys, num_workers=self.workers,
+                                             collate_fn=_collate, persistent_workers=False)
+        yield from loader
+
+
+# ---- label subsets ----
+
+def label_subset(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
+    """Sorted indices of a class-balanced, reproducible subset with `fraction` of each class.
+
+    Per class c with n_c examples, the subset keeps floor(fraction * n_c + 0.5) of them (proportional,
+    so balanced sets stay balanced and imbalanced ones keep their proportions). Which ones: the first
+    in a per-class random order fixed by (labels, seed) alone, so subsets are nested: the 1% subset
+    lies inside the 10% one of the same seed.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    labels = torch.as_tensor(labels, dtype=torch.int64).cpu()
+    n = len(labels)
+    if fraction == 1.0:
+        return torch.arange(n)
+    g = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(n, generator=g)
+    order = order[torch.argsort(labels[order], stable=True)]  # grouped by class, random within
+    counts = torch.bincount(labels)
+    take = torch.floor(fraction * counts.double() + 0.5).long()
+    empty = ((counts > 0) & (take == 0)).nonzero().flatten()
+    if len(empty):
+        c = int(empty[0])
+        raise ValueError(f"label fraction {fraction} keeps no example of class {c} ({int(counts[c])} examples); "
+                         f"use a fraction of at least {0.5 / int(counts[counts > 0].min()):.2g}")
+    first = torch.cumsum(counts, 0) - counts
+    cls = labels[order]
+    rank = torch.arange(n) - first[cls]
+    return torch.sort(order[rank < take[cls]]).values

@@ -1,0 +1,218 @@
+"""Evaluations of a pretrained encoder. Each is pure and returns dict[str, float] (accuracies in %).
+
+- knn: weighted k-nearest neighbours on h (cosine similarity, votes weighted by exp(sim / t)).
+- linear: linear probe on frozen, cached h of un-augmented images (features standardized with the
+  training mean/std, which a linear classifier absorbs); Nesterov SGD, cosine, no weight decay.
+- online: the classifier trained on stop-gradient(h) during pretraining, on the test set.
+- finetune: the whole encoder + a new linear layer trained on a fixed class-balanced label subset.
+- transform probe (Table 3): an MLP predicting which transformation was applied, from h and from g(h).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from simclr import augment, views
+from simclr.data import InMemory, label_subset
+from simclr.optim import lr_at, scaled_lr, set_lr
+from simclr.train import autocast
+
+
+@torch.no_grad()
+def extract(encoder: nn.Module, images: torch.Tensor, device, precision: str = "fp32",
+            batch_size: int = 512, channels_last: bool = False, head: nn.Module | None = None):
+    """h (and z = g(h) when a head is given) in eval mode, as float32 CPU tensors.
+
+    images: uint8 (converted to [0,1]) or float views already in [0,1].
+    """
+    encoder.eval()
+    if head is not None:
+        head.eval()
+    hs, zs = [], []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(device)
+        x = augment.to_float(x) if x.dtype == torch.uint8 else x
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):
+            h = encoder(x)
+            if head is not None:
+                zs.append(head(h).float().cpu())
+        hs.append(h.float().cpu())
+    return (torch.cat(hs), torch.cat(zs)) if head is not None else torch.cat(hs)
+
+
+@torch.no_grad()
+def knn_accuracy(train_h, train_y, test_h, test_y, num_classes: int, k: int = 200,
+                 temperature: float = 0.1, chunk: int = 1024) -> float:
+    """Weighted kNN top-1 (%): cosine neighbours among the training features, votes exp(sim/t)."""
+    train_h = F.normalize(train_h.float(), dim=1)
+    test_h = F.normalize(test_h.float(), dim=1)
+    k = min(k, len(train_h))
+    correct = 0
+    for i in range(0, len(test_h), chunk):
+        sim, idx = (test_h[i:i + chunk] @ train_h.T).topk(k, dim=1)
+        votes = torch.zeros(len(sim), num_classes).scatter_add_(1, train_y[idx], (sim / temperature).exp())
+        correct += (votes.argmax(1) == test_y[i:i + chunk]).sum().item()
+    return 100.0 * correct / len(test_h)
+
+
+def train_classifier(net: nn.Module, train_x, train_y, epochs: int, lr: float, batch_size: int,
+                     seed: int, weight_decay: float = 0.0) -> nn.Module:
+    """Nesterov SGD (momentum 0.9), lr scaled per 256 examples, cosine per step, on cached inputs."""
+    g = torch.Generator().manual_seed(seed)
+    batch_size = min(batch_size, len(train_x))
+    steps_per_epoch = max(1, len(train_x) // batch_size)
+    total = epochs * steps_per_epoch
+    peak = scaled_lr(lr, batch_size, "linear")
+    opt = torch.optim.SGD(net.parameters(), lr=peak, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    net.train()
+    step = 0
+    for _ in range(epochs):
+        order = torch.randperm(len(train_x), generator=g)
+        for b in range(steps_per_epoch):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            set_lr(opt, lr_at(step, total, 0, peak))
+            loss = F.cross_entropy(net(train_x[idx]), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    return net.eval()
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, x, y, chunk: int = 4096) -> float:
+    net.eval()
+    correct = sum((net(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).sum().item()
+                  for i in range(0, len(x), chunk))
+    return 100.0 * correct / len(x)
+
+
+def _standardize(train_x, test_x):
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    return (train_x - mean) / std, (test_x - mean) / std
+
+
+def linear_probe(train_h, train_y, test_h, test_y, num_classes: int, epochs: int = 90, lr: float = 0.1,
+                 batch_size: int = 256, seed: int = 0) -> float:
+    """Top-1 (%) of a linear classifier trained on frozen features."""
+    train_x, test_x = _standardize(train_h, test_h)
+    torch.manual_seed(seed)
+    net = train_classifier(nn.Linear(train_x.shape[1], num_classes), train_x, train_y, epochs, lr,
+                           batch_size, seed)
+    return accuracy(net, test_x, test_y)
+
+
+def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size: int, device,
+             precision: str, seed: int) -> float:
+    """Fine-tune a copy of the encoder plus a new linear layer on a fixed label subset; test top-1 (%)."""
+    encoder = copy.deepcopy(model.encoder).to(device)
+    torch.manual_seed(seed)
+    net = nn.Sequential(encoder, nn.Linear(encoder.dim, splits.num_classes)).to(device)
+    idx = label_subset(splits.train_labels, fraction, seed=0)
+    subset = InMemory(splits.train_images[idx], splits.train_labels[idx])
+    batch_size = min(batch_size, len(subset))
+    peak = scaled_lr(lr, batch_size, "linear")
+    opt = torch.optim.SGD(net.parameters(), lr=peak, momentum=0.9, nesterov=True)
+    spe = subset.steps_per_epoch(batch_size)
+    total, step = epochs * spe, 0
+    g = torch.Generator(device=device).manual_seed(seed)
+    ops = views.crop_flip_ops()
+    net.train()
+    for epoch in range(epochs):
+        for images, labels in subset.batches(batch_size, epoch, seed):
+            set_lr(opt, lr_at(step, total, 0, peak))
+            x = views.apply_ops(augment.to_float(images.to(device)), ops, g)
+            with autocast(device, precision):
+                logits = net(x)
+            loss = F.cross_entropy(logits.float(), labels.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    net.eval()
+    test_h = extract(encoder, splits.test_images, device, precision)
+    return accuracy(copy.deepcopy(net[1]).cpu().float(), test_h, splits.test_labels)
+
+
+# Table 3's transformations: op, apply probability (sets the random-guess rate), number of labels
+PROBE_TASKS = {
+    "color_vs_grayscale": ("grayscale", 0.2),
+    "rotation": ("rotate", None),  # 0/90/180/270 uniformly: 4 labels
+    "noise": ("noise", 0.5),
+    "sobel": ("sobel", 0.5),
+}
+
+
+def _transformed(images: torch.Tensor, task: str, g: torch.Generator):
+    """Apply task's transformation to a random subset; return (images float, labels)."""
+    name, p = PROBE_TASKS[task]
+    x = augment.to_float(images)
+    sample, apply, _ = augment.OPS[name]
+    if name == "rotate":  # label 0 = not rotated, so 4 balanced labels
+        k = torch.randint(0, 4, (len(x),), generator=g, device=x.device)
+        return apply(x, {"k": k, "apply": k > 0}), k
+    params = sample(x.shape, g, p=p)
+    return apply(x, params), params["apply"].long()
+
+
+def transform_probe(model, splits, device, precision: str, epochs: int, seed: int,
+                    max_train: int = 10000) -> dict[str, float]:
+    """Table 3: accuracy (%) of an MLP predicting the applied transformation from h and from g(h)."""
+    out = {}
+    for t_i, task in enumerate(PROBE_TASKS):
+        g = torch.Generator().manual_seed(seed + t_i)
+        tr_x, tr_y = _transformed(splits.train_images[:max_train], task, g)
+        te_x, te_y = _transformed(splits.test_images, task, g)
+        feats = {split: extract(model.encoder, x, device, precision, head=model.head)
+                 for split, x in (("train", tr_x), ("test", te_x))}
+        n_labels = int(tr_y.max()) + 1
+        out[f"probe_{task}_chance"] = 100.0 * max(
+            (te_y == c).float().mean().item() for c in range(n_labels))
+        for rep, j in (("h", 0), ("gh", 1)):
+            train_x, test_x = _standardize(feats["train"][j], feats["test"][j])
+            torch.manual_seed(seed)
+            mlp = nn.Sequential(nn.Linear(train_x.shape[1], 512), nn.ReLU(), nn.Linear(512, n_labels))
+            mlp = train_classifier(mlp, train_x, tr_y, epochs, 0.1, 256, seed)
+            out[f"probe_{task}_{rep}"] = accuracy(mlp, test_x, te_y)
+    return out
+
+
+def evaluate(cfg, model, splits, device) -> dict[str, float]:
+    """Every evaluation the config asks for."""
+    ev, t = cfg.eval, cfg.train
+    out: dict[str, float] = {}
+    train_h = extract(model.encoder, splits.train_images, device, t.precision, channels_last=t.channels_last)
+    test_h = extract(model.encoder, splits.test_images, device, t.precision, channels_last=t.channels_last)
+    if ev.knn:
+        out["knn_acc"] = knn_accuracy(train_h, splits.train_labels, test_h, splits.test_labels,
+                                      splits.num_classes, ev.knn_k, ev.knn_temperature)
+    if ev.linear:
+        out["linear_acc"] = linear_probe(train_h, splits.train_labels, test_h, splits.test_labels,
+                                         splits.num_classes, ev.linear_epochs, ev.linear_lr,
+                                         ev.linear_batch_size, cfg.seed)
+    if t.online_head or t.method == "supervised":
+        key = "supervised_acc" if t.method == "supervised" else "online_acc"
+        out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)
+    for fraction in ev.finetune_fractions:
+        out[f"finetune_{fraction:g}_acc"] = finetune(model, splits, fraction, ev.finetune_epochs,
+                                                     ev.finetune_lr, 256, device, t.precision, cfg.seed)
+    if ev.transform_probe:
+        out.update(transform_probe(model, splits, device, t.precision, ev.probe_epochs, cfg.seed))
+    return out
+
+
+def state_fingerprint(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every parameter and buffer, to assert a frozen encoder stayed bit-identical."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def assert_unchanged(module: nn.Module, before: dict[str, torch.Tensor]) -> None:
+    changed = [k for k, v in module.state_dict().items() if not torch.equal(v, before[k])]
+    if changed:
+        raise RuntimeError(f"evaluation modified the frozen encoder: {changed[:5]}")
+

@@ -1,0 +1,91 @@
+"""LARS, parameter groups, learning-rate scaling and the per-step warmup + cosine schedule."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def scaled_lr(base_lr: float, batch_size: int, rule: str) -> float:
+    """linear: base * B/256 (paper 0.3); sqrt: base * sqrt(B) (paper 0.075); none: base."""
+    if rule == "linear":
+        return base_lr * batch_size / 256
+    if rule == "sqrt":
+        return base_lr * math.sqrt(batch_size)
+    return base_lr
+
+
+def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    """Learning rate for optimizer step `step` (0-based): linear warmup to peak, cosine decay to 0.
+
+    Stepped per optimizer step, never per epoch, so it agrees with any epoch length.
+    """
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay and LARS adaptation only for weights of rank >= 2; biases and BN (ndim <= 1) excluded."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, "adapt": True},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "adapt": False},
+    ]
+
+
+class LARS(torch.optim.Optimizer):
+    """Layer-wise adaptive rate scaling (You et al. 2017) as in the SimCLR code.
+
+    For an adapted parameter w with gradient g: g' = g + wd * w; trust = eta * ||w|| / ||g'||
+    (1 when either norm is 0); v = momentum * v + lr * trust * g'; w -= v
+    (Nesterov: w -= momentum * v + lr * trust * g'). Groups with adapt=False skip decay and trust.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
+                 trust_coefficient: float = 1e-3, nesterov: bool = False):
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                        trust_coefficient=trust_coefficient, nesterov=nesterov, adapt=True)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["adapt"]:
+                    if wd:
+                        g = g.add(p, alpha=wd)
+                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
+                    trust = torch.where((w_norm > 0) & (g_norm > 0),
+                                        group["trust_coefficient"] * w_norm / g_norm, torch.ones_like(w_norm))
+                    g = g * trust
+                state = self.state[p]
+                if "velocity" not in state:
+                    state["velocity"] = torch.zeros_like(p)
+                v = state["velocity"]
+                v.mul_(mom).add_(g, alpha=lr)
+                p.sub_(v * mom + g * lr if group["nesterov"] else v)
+        return None
+
+
+def build_optimizer(cfg, module: torch.nn.Module, batch_size: int):
+    """The optimizer for pretraining; its lr is overwritten every step by lr_at."""
+    o = cfg.optim
+    groups = param_groups(module, o.weight_decay)
+    peak = scaled_lr(o.lr, batch_size, o.lr_scaling)
+    if o.name == "lars":
+        return LARS(groups, lr=peak, momentum=o.momentum, weight_decay=o.weight_decay,
+                    trust_coefficient=o.trust_coefficient, nesterov=o.nesterov)
+    for g in groups:
+        g.pop("adapt")
+    return torch.optim.SGD(groups, lr=peak, momentum=o.momentum, nesterov=o.nesterov)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

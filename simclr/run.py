@@ -1,0 +1,78 @@
+"""run(cfg, results_dir) -> dict: one SimCLR run = pretrain + evaluate, recorded in its run directory.
+
+Idempotent: a run whose metrics.json exists is returned as stored; a started run resumes from its
+last checkpoint. Everything a result needs to be trusted lands beside it (config, env, log).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from simclr import config as config_mod
+from simclr.config import RunConfig, to_dict
+from simclr.data import InMemory, load_splits
+from simclr.evaluate import assert_unchanged, evaluate, state_fingerprint
+from simclr.models import build_model, num_params
+from simclr.store import environment, read_json, write_json
+from simclr.train import pretrain
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name} but no CUDA device is visible; use train.device=cpu or auto")
+    return device
+
+
+def load_data(cfg: RunConfig):
+    d = cfg.data
+    return load_splits(d.name, root=d.root, image_size=d.image_size, num_train=d.num_train,
+                       num_test=d.num_test, seed=d.seed, cache_dir=d.cache_dir or None, download=d.download)
+
+
+def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) -> dict:
+    """Pretrain and evaluate; write <results_dir>/<run_id>/{config,env,metrics}.json and log.jsonl.
+
+    stop_after ends pretraining early at that step (status "interrupted"), as a preemption would.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    config_mod.validate(cfg, world_size=world_size)
+    run_dir = Path(results_dir) / cfg.run_id
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists():
+        return read_json(metrics_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", to_dict(cfg))
+
+    device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    env = environment(cfg.seed, device)
+    if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
+        env["previous_sessions"] = [read_json(run_dir / "env.json")]
+    write_json(run_dir / "env.json", env)
+
+    t0 = time.perf_counter()
+    splits = load_data(cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, splits.num_classes)
+    train_set = InMemory(splits.train_images, splits.train_labels)
+    result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after)
+    metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
+               "head_params": num_params(model.head), **result}
+    if result["status"] == "interrupted":
+        return metrics  # no metrics.json: the next call resumes from the checkpoint
+    if result["status"] == "completed":
+        frozen = state_fingerprint(model.encoder)
+        metrics.update(evaluate(cfg, model, splits, device))
+        assert_unchanged(model.encoder, frozen)
+        torch.save(model.state_dict(), run_dir / "model.pt")
+    metrics["seconds"] = time.perf_counter() - t0
+    write_json(metrics_path, metrics)
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return metrics

@@ -1,0 +1,139 @@
+"""The result store: one directory per run, small JSON files written atomically, read back as a table.
+
+    <results>/<run_id>/config.json    the frozen config (what ran)
+                      env.json       git commit, package versions, hardware, seed (what ran it)
+                      log.jsonl      per-step and per-epoch metrics
+                      metrics.json   final metrics and status; its presence means the run is finished
+                      checkpoint.pt  latest training state (deleted once metrics.json exists)
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same directory, fsync, rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+def atomic_torch_save(path: Path, obj) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class JsonlLog:
+    """Append-only metrics log; on resume, lines past the checkpoint's step are dropped (they will rerun)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        keep = [line for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        atomic_write_bytes(self.path, "".join(line + "\n" for line in keep).encode())
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record, default=float) + "\n")
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def git_commit() -> dict:
+    """Commit of the code that ran and whether its tree had uncommitted changes."""
+    src = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return {"commit": commit or None, "dirty": bool(dirty)}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def environment(seed: int, device: torch.device) -> dict:
+    import numpy
+    import torchvision
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    env = {
+        "git": git_commit(),
+        "packages": {"python": sys.version.split()[0], "torch": torch.__version__,
+                     "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+                     "pandas": pd.__version__},
+        "hardware": {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+                     "torch_threads": torch.get_num_threads(), "device": str(device),
+                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
+        "host": platform.node(),
+        "seed": seed,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return env
+
+
+def load_results(results_dir: str | Path) -> pd.DataFrame:
+    """One row per run directory under results_dir: flattened config (config.*) and final metrics.
+
+    Runs without metrics.json (unfinished) appear with status "incomplete" so a table can say what is missing.
+    """
+    rows = []
+    for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
+        run_dir = cfg_path.parent
+        row = {"run_id": run_dir.name, "run_dir": str(run_dir)}
+        row.update(pd.json_normalize(read_json(cfg_path), sep=".").add_prefix("config.").iloc[0].to_dict())
+        metrics_path = run_dir / "metrics.json"
+        if metrics_path.exists():
+            row.update(read_json(metrics_path))
+        else:
+            row["status"] = "incomplete"
+        rows.append(row)
+    return pd.DataFrame(rows)

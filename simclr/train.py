@@ -1,0 +1,172 @@
+"""The pretraining loop: two views per image, encoder + head, contrastive loss, per-step schedule.
+
+Mixed precision (bf16/fp16 autocast; the loss's logits stay float32), channels_last, optional
+torch.compile. Checkpoints are atomic and hold everything needed for an exact resume: model,
+optimizer, gradient scaler, step, and the augmentation and CPU generators. The data order is a pure
+function of (seed, epoch), so a resumed run sees the same batches and the same views.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from simclr import losses, views
+from simclr.config import RunConfig, steps_per_epoch, total_steps
+from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
+from simclr.store import JsonlLog, atomic_torch_save
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[precision])
+
+
+def recipe(ops) -> list[tuple[str, dict]]:
+    return [(o.name, o.kwargs()) for o in ops]
+
+
+def make_views(cfg: RunConfig, images: torch.Tensor, generator: torch.Generator):
+    a = cfg.augment
+    return views.two_views(images, recipe(a.shared), recipe(a.view1), recipe(a.view2), generator)
+
+
+def _step_metrics(cfg, z1, z2, logits, labels) -> dict:
+    with torch.no_grad():
+        out = {"online_acc": (logits.argmax(1) == labels).float().mean().item()}
+        if cfg.train.method == "simclr":
+            m = losses.contrastive_metrics(z1, z2, cfg.loss.temperature, cfg.loss.l2_normalize)
+            out.update({k: float(v) for k, v in m.items()})
+    return out
+
+
+def loss_params(cfg: RunConfig) -> dict:
+    lo = cfg.loss
+    params = {"l2_normalize": lo.l2_normalize, "negatives": lo.negatives}
+    if lo.name != "margin_triplet":
+        params["temperature"] = lo.temperature
+    if lo.name != "nt_xent":
+        params["semi_hard"] = lo.semi_hard
+    if lo.name == "margin_triplet":
+        params["margin"] = lo.margin
+    return params
+
+
+def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.device, run_dir: Path,
+             stop_after: int | None = None) -> dict:
+    """Train until the configured number of steps (or `stop_after`, to simulate an interruption).
+
+    Returns {"status": "completed" | "diverged" | "interrupted", "step", "train_*" summaries}.
+    """
+    t = cfg.train
+    spe = steps_per_epoch(len(train_set), t.batch_size)
+    total = total_steps(cfg, len(train_set))
+    warmup = min(total, round(cfg.optim.warmup_epochs * spe))
+    peak = scaled_lr(cfg.optim.lr, t.batch_size, cfg.optim.lr_scaling)
+    model.to(device)
+    if t.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg, model, t.batch_size)
+    scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    forward = torch.compile(model) if t.compile else model
+
+    ckpt_path, log = run_dir / "checkpoint.pt", JsonlLog(run_dir / "log.jsonl")
+    start = 0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        generator.set_state(state["generator"].to(generator.get_state().device))
+        torch.set_rng_state(state["cpu_rng"])
+        start = state["step"]
+        log.truncate_after(start)
+        log.write({"event": "resumed", "step": start})
+    else:
+        log.truncate_after(-1)
+
+    def save(step: int) -> None:
+        atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                      "scaler": scaler.state_dict(), "generator": generator.get_state(),
+                                      "cpu_rng": torch.get_rng_state(), "step": step})
+
+    progress = _progress(total, start, t.progress)
+    model.train()
+    step, status = start, "completed"
+    t0, images_seen = time.perf_counter(), 0
+    end = total if stop_after is None else min(total, stop_after)
+    while step < end:
+        epoch, offset = divmod(step, spe)
+        batches = itertools.islice(train_set.batches(t.batch_size, epoch, cfg.seed), offset, spe)
+        for images, labels in batches:
+            if step >= end:
+                break
+            lr = lr_at(step, total, warmup, peak)
+            set_lr(optimizer, lr)
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            v1, v2 = make_views(cfg, images, generator)
+            x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
+            if t.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            labels2 = labels.repeat(2)
+            with autocast(device, t.precision):
+                h, z, logits = forward(x)
+            z1, z2 = z.float().chunk(2)
+            if t.method == "simclr":
+                loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
+                online = F.cross_entropy(logits.float(), labels2) if t.online_head else 0.0
+            else:  # supervised baseline: the classifier's gradient reaches the encoder
+                with autocast(device, t.precision):
+                    logits = model.classifier(h)
+                loss = F.cross_entropy(logits.float(), labels2)
+                online = 0.0
+            if not torch.isfinite(loss):
+                status = "diverged"
+                log.write({"event": "diverged", "step": step, "loss": float(loss.detach())})
+                break
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss + online).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            images_seen += images.shape[0]
+            if step % t.log_every == 0 or step == total:
+                rec = {"step": step, "epoch": step / spe, "lr": lr, "loss": loss.item(),
+                       **_step_metrics(cfg, z1, z2, logits, labels2),
+                       "images_per_s": images_seen / (time.perf_counter() - t0)}
+                log.write(rec)
+                progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
+            if step % t.checkpoint_every == 0 and step < total:
+                save(step)
+            progress.update(1)
+        if status == "diverged":
+            break
+    progress.close()
+    elapsed = time.perf_counter() - t0
+    if status == "completed" and step < total:
+        status = "interrupted"
+    if status != "diverged":
+        save(step)  # the evaluations can then restart without retraining
+    # summaries over the last epoch's step records (event lines excluded)
+    last = [r for r in log.read() if "loss" in r and "event" not in r][-max(1, spe // t.log_every):]
+    summary = {k: sum(r[k] for r in last if k in r) / max(1, sum(k in r for r in last))
+               for k in ("loss", "contrastive_acc", "entropy", "online_acc") if any(k in r for r in last)}
+    return {"status": status, "step": step, "total_steps": total, "epochs": step / spe,
+            "train_seconds": elapsed, "train_images_per_s": images_seen / elapsed if elapsed else 0.0,
+            **{f"train_{k}": v for k, v in summary.items()}}
+
+
+def _progress(total: int, start: int, enabled: bool):
+    from tqdm import tqdm
+
+    # disable=None: shown on a terminal only, so logs of batch jobs stay clean
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+                disable=None if enabled else True, desc="pretrain")

@@ -1,0 +1,49 @@
+"""The one place a recipe becomes two views.
+
+A recipe is ``shared`` ops, applied once to each image before branching (the Figure 5 protocol's
+first random crop), then ``view1`` and ``view2`` ops for the two branches. Each is a sequence of
+``(name, params)`` pairs naming ops of simclr.augment; an empty sequence is the identity branch, as
+in the paper's asymmetric Figure 5 protocol.
+"""
+from simclr.augment import augment, check_op, to_float
+
+
+def apply_ops(x, ops, generator):
+    for name, params in ops:
+        x = augment(x, name, generator, **params)
+    return x
+
+
+def two_views(images_uint8, shared, view1, view2, generator):
+    """(B, C, H, W) uint8 images -> two (B, C, H', W') float views in [0, 1]."""
+    x = apply_ops(to_float(images_uint8), shared, generator)
+    if list(view1) == list(view2):
+        # Same recipe: run it once on the doubled batch (fewer, larger kernel calls); every sample
+        # still draws its own parameters, so the two halves are independent views.
+        v = apply_ops(x.repeat(2, 1, 1, 1), view1, generator)
+        return v[: len(x)], v[len(x):]
+    return apply_ops(x, view1, generator), apply_ops(x, view2, generator)
+
+
+def crop_flip_ops(crop_scale=(0.08, 1.0), interpolation="bicubic", size=None, flip=True):
+    """Random resized crop + horizontal flip: the linear evaluation and fine-tuning augmentation."""
+    ops = [("crop", {"scale": tuple(crop_scale), "interpolation": interpolation, "size": size})]
+    return ops + [("flip", {"p": 0.5})] if flip else ops
+
+
+def simclr_ops(strength=1.0, blur=True, crop_scale=(0.08, 1.0), flip=True,
+               brightness_mode="additive", interpolation="bicubic", size=None):
+    """The paper's pipeline: crop + flip, colour jitter of strength s with p=0.8, grayscale with
+    p=0.2, Gaussian blur with p=0.5 (the paper drops it on CIFAR-10)."""
+    ops = crop_flip_ops(crop_scale, interpolation, size, flip)
+    ops += [("color_jitter", {"strength": strength, "brightness_mode": brightness_mode, "p": 0.8}),
+            ("grayscale", {"p": 0.2})]
+    return ops + [("blur", {"p": 0.5})] if blur else ops
+
+
+def check_ops(ops):
+    """Validate a sequence of (name, params) before any work starts; raises ValueError."""
+    for op in ops:
+        if not (isinstance(op, (tuple, list)) and len(op) == 2 and isinstance(op[1], dict)):
+            raise ValueError(f"an op must be a (name, params dict) pair, got {op!r}")
+        check_op(*op)

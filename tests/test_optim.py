@@ -1,0 +1,74 @@
+"""LARS against a hand-computed step, schedule endpoints, lr scaling, parameter groups by rank."""
+import math
+
+import pytest
+import torch
+
+from simclr.optim import LARS, lr_at, param_groups, scaled_lr
+
+
+def test_lars_matches_hand_computed_step():
+    w = torch.nn.Parameter(torch.tensor([[3.0, 4.0]]))       # ||w|| = 5
+    b = torch.nn.Parameter(torch.tensor([1.0, -1.0]))
+    opt = LARS([{"params": [w], "weight_decay": 0.1, "adapt": True},
+                {"params": [b], "weight_decay": 0.0, "adapt": False}],
+               lr=0.5, momentum=0.9, trust_coefficient=0.01)
+    w.grad = torch.tensor([[0.0, 1.5]])
+    b.grad = torch.tensor([2.0, 0.0])
+    opt.step()
+    # g' = g + 0.1 w = [0.3, 1.9]; ||g'|| = sqrt(0.09 + 3.61) = sqrt(3.7); trust = 0.01 * 5 / sqrt(3.7)
+    trust = 0.01 * 5 / math.sqrt(3.7)
+    v_w = [0.5 * trust * 0.3, 0.5 * trust * 1.9]
+    assert torch.allclose(w.detach(), torch.tensor([[3.0 - v_w[0], 4.0 - v_w[1]]]), atol=1e-7)
+    assert torch.allclose(b.detach(), torch.tensor([1.0 - 0.5 * 2.0, -1.0]))  # no decay, no trust
+    # second step: momentum on the velocity
+    w_before = w.detach().clone()
+    w.grad = torch.tensor([[0.0, 1.5]])
+    opt.step()
+    g2 = torch.tensor([[0.0, 1.5]]) + 0.1 * w_before
+    trust2 = 0.01 * w_before.norm() / g2.norm()
+    v2 = 0.9 * torch.tensor([v_w]) + 0.5 * trust2 * g2
+    assert torch.allclose(w.detach(), w_before - v2, atol=1e-7)
+
+
+def test_lars_nesterov_and_zero_grad_norm():
+    w = torch.nn.Parameter(torch.ones(2, 2))
+    opt = LARS([{"params": [w], "weight_decay": 0.0, "adapt": True}], lr=1.0, momentum=0.5,
+               trust_coefficient=1.0, nesterov=True)
+    w.grad = torch.zeros(2, 2)  # zero gradient norm -> trust 1, no update, no NaN
+    opt.step()
+    assert torch.equal(w.detach(), torch.ones(2, 2))
+    w.grad = torch.full((2, 2), 0.5)   # ||w|| = 2, ||g|| = 1 -> trust 2; v = 2 * g; step = 0.5 v + 2 g
+    opt.step()
+    assert torch.allclose(w.detach(), torch.ones(2, 2) - (0.5 * 1.0 + 1.0))
+
+
+def test_param_groups_by_rank():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 2))
+    decay, no_decay = param_groups(net, 1e-6)
+    assert {p.ndim for p in decay["params"]} == {4, 2} and decay["weight_decay"] == 1e-6
+    assert {p.ndim for p in no_decay["params"]} == {1} and no_decay["weight_decay"] == 0.0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(net.parameters()))
+    assert not no_decay["adapt"] and decay["adapt"]
+
+
+def test_lr_scaling_rules():
+    assert scaled_lr(0.3, 4096, "linear") == pytest.approx(4.8)
+    assert scaled_lr(0.075, 4096, "sqrt") == pytest.approx(4.8)  # the paper's two rules meet at 4096
+    assert scaled_lr(0.5, 512, "none") == 0.5
+
+
+def test_schedule_endpoints_and_shape():
+    total, warmup, peak = 1000, 100, 2.0
+    lrs = [lr_at(s, total, warmup, peak) for s in range(total)]
+    assert lrs[0] == pytest.approx(peak / warmup)        # first step already moves
+    assert lrs[warmup - 1] == pytest.approx(peak)         # warmup ends at the peak
+    assert lrs[warmup] == pytest.approx(peak)             # cosine starts at the peak
+    assert lr_at(total, total, warmup, peak) == pytest.approx(0.0, abs=1e-12)
+    assert lrs[-1] < 1e-4 * peak
+    mid = warmup + (total - warmup) // 2
+    assert lrs[mid] == pytest.approx(peak / 2, rel=1e-3)
+    assert all(a <= b for a, b in zip(lrs[:warmup], lrs[1:warmup]))
+    assert all(a >= b for a, b in zip(lrs[warmup:], lrs[warmup + 1:]))
+    assert lr_at(0, 10, 0, 1.0) == pytest.approx(1.0)     # no warmup: starts at the peak
