@@ -333,6 +333,9 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
         e.append(f"train.device={t.device!r}: use auto, cpu, cuda or cuda:N")
     if d.name == "synthetic" and t.batch_size > d.num_train:
         e.append(f"train.batch_size={t.batch_size} exceeds data.num_train={d.num_train}")
+    if d.name == "imagenet" and (ev.finetune_fractions or ev.transform_probe):
+        e.append("eval: fine-tuning and the transformation probe need in-memory data; with data.name=imagenet "
+                 "set eval.finetune_fractions=[] and eval.transform_probe=false")
     if ev.knn_k <= 0 or ev.knn_temperature <= 0:
         e.append("eval: knn_k and knn_temperature must be > 0")
     for f in ev.finetune_fractions:

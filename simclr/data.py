@@ -19,14 +19,14 @@ from torchvision.transforms.v2 import functional as TF
 
 from simclr.synthetic import SHAPES, synthetic_splits
 
-DATASETS = ("synthetic", "cifar10", "cifar100", "stl10", "folder")
+DATASETS = ("synthetic", "cifar10", "cifar100", "stl10", "folder", "imagenet")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")  # what torchvision.io decodes
 _CACHE_FORMAT = 1  # bump when the cached layout changes
 
 
 @dataclasses.dataclass
 class Splits:
-    train_images: torch.Tensor  # uint8 (N, 3, H, W)
+    train_images: torch.Tensor  # uint8 (N, 3, H, W), or a FolderStream for 'imagenet'-style folders
     train_labels: torch.Tensor  # int64 (N,)
     test_images: torch.Tensor
     test_labels: torch.Tensor
@@ -40,7 +40,7 @@ def check_data(name: str, root: str = "", image_size: int = 32, num_train: int =
     """Raise ValueError for settings that cannot work; touches no files (runs before any work)."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; valid: {', '.join(DATASETS)}")
-    if name == "folder" and not root:
+    if name in ("folder", "imagenet") and not root:
         raise ValueError("data set 'folder' needs data.root: a folder with train/ and test/ (or val/) "
                          "subfolders holding one folder of images per class")
     if image_size < 4:
@@ -50,7 +50,7 @@ def check_data(name: str, root: str = "", image_size: int = 32, num_train: int =
 
 
 def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int = 5000, num_test: int = 2000,
-                seed: int = 0, cache_dir: str | None = None, download: bool = False) -> Splits:
+                seed: int = 0, cache_dir: str | None = None, download: bool = False, workers: int = 4) -> Splits:
     """Train and test sets as uint8 tensors at image_size x image_size.
 
     num_train, num_test and seed apply to the generated 'synthetic' set only; the other sets are used
@@ -62,6 +62,8 @@ def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int 
         return Splits(x, y, xt, yt, len(SHAPES), name, list(SHAPES))
     if name == "folder":
         return _load_folder(root, image_size, cache_dir)
+    if name == "imagenet":
+        return stream_splits(root, image_size, workers)
     return _load_torchvision(name, root or os.path.join(_cache_base(cache_dir), "datasets"), image_size, download)
 
 
@@ -353,3 +355,17 @@ def label_subset(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.
     cls = labels[order]
     rank = torch.arange(n) - first[cls]
     return torch.sort(order[rank < take[cls]]).values
+
+
+def stream_splits(root: str, image_size: int, workers: int = 4) -> Splits:
+    """An ImageNet-style tree decoded while training: Splits whose image fields are FolderStreams.
+
+    Training images arrive as the centre square of the shorter side at image_size; the random resized
+    crops of the recipe then run batched on the device, one per view (so a crop's area range is
+    relative to that square, not to the whole original image). Test images: resize to
+    image_size / 0.875 and centre-crop, the usual evaluation protocol.
+    """
+    train = FolderStream(root, "train", image_size, train=False, workers=workers, crop_fraction=1.0)
+    test_split = "val" if os.path.isdir(os.path.join(root, "val")) else "test"
+    test = FolderStream(root, test_split, image_size, train=False, workers=workers)
+    return Splits(train, train.labels, test, test.labels, len(train.classes), "imagenet", train.classes)

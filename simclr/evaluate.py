@@ -26,14 +26,18 @@ def extract(encoder: nn.Module, images: torch.Tensor, device, precision: str = "
             batch_size: int = 512, channels_last: bool = False, head: nn.Module | None = None):
     """h (and z = g(h) when a head is given) in eval mode, as float32 CPU tensors.
 
-    images: uint8 (converted to [0,1]) or float views already in [0,1].
+    images: uint8 (converted to [0,1]) or float views already in [0,1], or a FolderStream.
     """
     encoder.eval()
     if head is not None:
         head.eval()
     hs, zs = [], []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(device)
+    if isinstance(images, torch.Tensor):
+        chunks = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
+    else:  # a FolderStream: decoded by its workers, in file order
+        chunks = (x for x, _ in images.batches(batch_size, 0, 0, drop_last=False, shuffle=False))
+    for x in chunks:
+        x = x.to(device)
         x = augment.to_float(x) if x.dtype == torch.uint8 else x
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

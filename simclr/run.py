@@ -13,7 +13,7 @@ import torch
 
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
-from simclr.data import InMemory, load_splits
+from simclr.data import FolderStream, InMemory, load_splits
 from simclr.evaluate import assert_unchanged, evaluate, state_fingerprint
 from simclr.models import build_model, num_params
 from simclr.store import environment, read_json, write_json
@@ -32,7 +32,8 @@ def resolve_device(name: str) -> torch.device:
 def load_data(cfg: RunConfig):
     d = cfg.data
     return load_splits(d.name, root=d.root, image_size=d.image_size, num_train=d.num_train,
-                       num_test=d.num_test, seed=d.seed, cache_dir=d.cache_dir or None, download=d.download)
+                       num_test=d.num_test, seed=d.seed, cache_dir=d.cache_dir or None, download=d.download,
+                       workers=d.workers)
 
 
 def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) -> dict:
@@ -61,7 +62,8 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) 
     splits = load_data(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, splits.num_classes)
-    train_set = InMemory(splits.train_images, splits.train_labels)
+    train_set = (splits.train_images if isinstance(splits.train_images, FolderStream)
+                 else InMemory(splits.train_images, splits.train_labels))
     result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after)
     metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
                "head_params": num_params(model.head), **result}

@@ -8,7 +8,6 @@ function of (seed, epoch), so a resumed run sees the same batches and the same v
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
 from pathlib import Path
 
@@ -105,8 +104,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     end = total if stop_after is None else min(total, stop_after)
     while step < end:
         epoch, offset = divmod(step, spe)
-        batches = itertools.islice(train_set.batches(t.batch_size, epoch, cfg.seed), offset, spe)
-        for images, labels in batches:
+        for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset):
             if step >= end:
                 break
             lr = lr_at(step, total, warmup, peak)

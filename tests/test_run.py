@@ -93,3 +93,14 @@ def test_cli_runs_and_rejects_bad_config(tmp_path, capsys):
     assert out["status"] == "completed"
     assert main(["configs/tiny.yaml", "loss.temperature=0", "--results", str(tmp_path)]) == 2
     assert "loss.temperature=0.0: must be > 0" in capsys.readouterr().err
+
+
+def test_imagenet_style_folder_streams_through_a_run(tmp_path):
+    from tests.test_data import _write_tree
+
+    _write_tree(tmp_path / "tree", splits=("train", "val"), classes=("a", "b", "c", "d"), per_class=8, size=40)
+    cfg = load("configs/tiny.yaml", FAST + ["data.name=imagenet", f"data.root={tmp_path / 'tree'}",
+                                            "data.workers=0", "data.image_size=24", "train.batch_size=8",
+                                            "train.steps=3"])
+    m = simclr.run(cfg, tmp_path / "runs")
+    assert m["status"] == "completed" and m["step"] == 3 and 0 <= m["knn_acc"] <= 100

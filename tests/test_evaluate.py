@@ -1,0 +1,90 @@
+"""Evaluations against naive oracles; the frozen encoder stays bit-identical."""
+import pytest
+import torch
+
+from simclr import config
+from simclr.data import load_splits
+from simclr.evaluate import (PROBE_TASKS, _transformed, assert_unchanged, extract, knn_accuracy, linear_probe,
+                             state_fingerprint, transform_probe)
+from simclr.models import build_model
+
+
+def naive_knn(train_h, train_y, test_h, test_y, num_classes, k, t):
+    correct = 0
+    for x, y in zip(test_h, test_y):
+        sims = [(float(torch.dot(x, r) / (x.norm() * r.norm())), int(c)) for r, c in zip(train_h, train_y)]
+        sims.sort(key=lambda s: -s[0])
+        votes = [0.0] * num_classes
+        for s, c in sims[:k]:
+            votes[c] += torch.exp(torch.tensor(s / t)).item()
+        correct += int(max(range(num_classes), key=lambda c: votes[c]) == int(y))
+    return 100.0 * correct / len(test_y)
+
+
+@pytest.mark.parametrize("k, t", [(1, 0.1), (5, 0.07), (20, 1.0)])
+def test_knn_matches_naive_weighted_vote(k, t):
+    g = torch.Generator().manual_seed(k)
+    train_h, test_h = torch.randn(60, 8, generator=g), torch.randn(25, 8, generator=g)
+    train_y, test_y = torch.randint(0, 4, (60,), generator=g), torch.randint(0, 4, (25,), generator=g)
+    ours = knn_accuracy(train_h, train_y, test_h, test_y, 4, k=k, temperature=t, chunk=7)
+    assert ours == pytest.approx(naive_knn(train_h, train_y, test_h, test_y, 4, k, t))
+
+
+def test_knn_separable_clusters_is_perfect():
+    centres = torch.eye(3) * 10
+    train_h = centres.repeat_interleave(20, 0) + torch.randn(60, 3) * 0.1
+    train_y = torch.arange(3).repeat_interleave(20)
+    assert knn_accuracy(train_h, train_y, centres + 0.05, torch.arange(3), 3, k=10) == 100.0
+
+
+def test_linear_probe_learns_linearly_separable_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(16, 5, generator=g)
+    x = torch.randn(600, 16, generator=g) * 3 + 1
+    y = (x @ w).argmax(1)
+    acc = linear_probe(x[:500], y[:500], x[500:], y[500:], 5, epochs=30, lr=0.1, batch_size=64)
+    assert acc >= 85   # the argmax of a random linear map: a few test points sit on a boundary
+    noise_y = torch.randint(0, 5, (600,), generator=g)
+    assert linear_probe(x[:500], noise_y[:500], x[500:], noise_y[500:], 5, epochs=30) < 40
+
+
+def test_frozen_check_catches_a_changed_encoder():
+    model = build_model(config.RunConfig(), 10)
+    before = state_fingerprint(model.encoder)
+    assert_unchanged(model.encoder, before)
+    model.encoder.train()
+    model.encoder(torch.rand(4, 3, 32, 32))  # a train-mode forward moves BN running statistics
+    with pytest.raises(RuntimeError, match="modified the frozen encoder"):
+        assert_unchanged(model.encoder, before)
+
+
+def test_extract_uses_eval_mode_and_accepts_uint8_or_float():
+    model = build_model(config.RunConfig(), 10)
+    imgs = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    h8 = extract(model.encoder, imgs, torch.device("cpu"))
+    hf = extract(model.encoder, imgs.float() / 255, torch.device("cpu"), batch_size=3)
+    assert torch.allclose(h8, hf, atol=1e-5)   # eval mode: a sample's h does not depend on its batch
+    h, z = extract(model.encoder, imgs, torch.device("cpu"), head=model.head)
+    assert z.shape == (10, 128) and torch.allclose(h, h8)
+
+
+def test_transformation_labels_match_what_was_applied():
+    images = torch.randint(0, 256, (400, 3, 16, 16), dtype=torch.uint8)
+    x = images.float() / 255
+    for task in PROBE_TASKS:
+        out, labels = _transformed(images, task, torch.Generator().manual_seed(1))
+        changed = (out - x).abs().flatten(1).amax(1) > 1e-6
+        assert torch.equal(changed, labels > 0), task
+    _, rot = _transformed(images, "rotation", torch.Generator().manual_seed(1))
+    assert set(rot.tolist()) == {0, 1, 2, 3}
+    _, gray = _transformed(images, "color_vs_grayscale", torch.Generator().manual_seed(1))
+    assert 0.1 < gray.float().mean() < 0.3   # grayscale with p = 0.2: random guess 80 %
+
+
+def test_transform_probe_reports_h_and_gh():
+    splits = load_splits("synthetic", num_train=300, num_test=200)
+    model = build_model(config.RunConfig(), 10)
+    out = transform_probe(model, splits, torch.device("cpu"), "fp32", epochs=2, seed=0)
+    for task in PROBE_TASKS:
+        assert {f"probe_{task}_h", f"probe_{task}_gh", f"probe_{task}_chance"} <= out.keys()
+    assert out["probe_rotation_chance"] < 40 and out["probe_color_vs_grayscale_chance"] > 70
