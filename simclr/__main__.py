@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     metrics = run(cfg, args.results)
     print(json.dumps(metrics, indent=2, sort_keys=True))
+    accs = ", ".join(f"{k.removesuffix('_acc')} {v:.1f}%" for k, v in metrics.items()
+                     if k.endswith("_acc") and not k.startswith("train_"))
+    print(f"run {cfg.run_id} {metrics.get('status')} after {metrics.get('step')} steps "
+          f"in {metrics.get('seconds', 0):.0f} s: {accs}  ({args.results}/{cfg.run_id})", file=sys.stderr)
     return 0 if metrics.get("status") == "completed" else 1
 
 

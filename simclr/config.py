@@ -49,6 +49,11 @@ class Op:
 
 
 def op(name: str, **params) -> Op:
+    """An op with every parameter spelled out (defaults filled in), so equal recipes hash equally."""
+    from simclr.augment import OPS
+
+    if name in OPS:
+        params = {**OPS[name][2], **params}
     return Op(name, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
 
 
@@ -124,7 +129,7 @@ class OptimConfig:
 class TrainConfig:
     method: str = "simclr"         # simclr | supervised (cross-entropy on the same views: the baseline)
     batch_size: int = 256          # images per step over all processes (2x views)
-    epochs: float = 100.0          # passes over the training set
+    epochs: float = 100.0          # passes over the training set (0: no pretraining, a random-init baseline)
     steps: int = 0                 # if > 0, overrides epochs: total optimizer steps
     online_head: bool = True       # linear classifier on stop-gradient(h) trained alongside
     precision: str = "bf16"        # fp32 | bf16 | fp16 (autocast; loss logits always float32)
@@ -226,6 +231,11 @@ def _build(cls, d, path: str, errors: list[str]):
         if name not in d:
             continue
         value, tp = d[name], hints[name]
+        if tp is float and isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if dataclasses.is_dataclass(tp):
             kwargs[name] = _build(tp, value, f"{path}{name}.", errors)
         elif tp == tuple[Op, ...]:
@@ -288,9 +298,11 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     _choice(e, "data.name", d.name, data.DATASETS)
     if d.name in ("folder", "imagenet") and not d.root:
         e.append(f"data.root: data.name={d.name} needs data.root=/path/to/tree (with train/ and test/)")
-    for k in ("image_size", "num_train", "num_test"):
+    for k in ("num_train", "num_test"):
         if getattr(d, k) <= 0:
             e.append(f"data.{k}={getattr(d, k)}: must be > 0")
+    if d.image_size < 4:
+        e.append(f"data.image_size={d.image_size}: must be >= 4 pixels")
     for branch in ("shared", "view1", "view2"):
         for i, o_ in enumerate(getattr(cfg.augment, branch)):
             try:
@@ -318,6 +330,10 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     _choice(e, "optim.lr_scaling", o.lr_scaling, ("linear", "sqrt", "none"))
     if o.lr <= 0 or o.weight_decay < 0 or not 0 <= o.momentum < 1 or o.warmup_epochs < 0:
         e.append("optim: need lr > 0, weight_decay >= 0, 0 <= momentum < 1, warmup_epochs >= 0")
+    if o.trust_coefficient <= 0:
+        e.append(f"optim.trust_coefficient={o.trust_coefficient}: must be > 0 (paper 1e-3)")
+    if o.nesterov and o.momentum == 0:
+        e.append("optim.nesterov=true needs optim.momentum > 0")
     _choice(e, "train.method", t.method, ("simclr", "supervised"))
     _choice(e, "train.precision", t.precision, ("fp32", "bf16", "fp16"))
     if t.batch_size < 2:
@@ -325,8 +341,8 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     elif t.batch_size % world_size:
         e.append(f"train.batch_size={t.batch_size} is not divisible by the {world_size} processes; "
                  f"use a multiple of {world_size}")
-    if t.epochs <= 0 and t.steps <= 0:
-        e.append("train: set train.epochs > 0 or train.steps > 0")
+    if t.epochs < 0:
+        e.append(f"train.epochs={t.epochs}: must be >= 0 (0 with steps 0 evaluates the random-init encoder)")
     if t.steps < 0 or t.checkpoint_every <= 0 or t.log_every <= 0:
         e.append("train: steps >= 0, checkpoint_every > 0 and log_every > 0 are required")
     if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
@@ -341,8 +357,9 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     for f in ev.finetune_fractions:
         if not 0 < f <= 1:
             e.append(f"eval.finetune_fractions: {f} is not in (0, 1] (e.g. [0.01, 0.1])")
-    if ev.linear_epochs <= 0 or ev.linear_lr <= 0 or ev.linear_batch_size <= 0:
-        e.append("eval: linear_epochs, linear_lr and linear_batch_size must be > 0")
+    for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_epochs", "finetune_lr", "probe_epochs"):
+        if getattr(ev, k) <= 0:
+            e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")
     if e:
         raise ConfigError(_format(e))
     return cfg
@@ -353,9 +370,10 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
 def parse_value(text: str):
     """A command-line value: YAML scalar or flow collection ('0.5', 'true', '[0.01, 0.1]', '{op: flip}')."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return value
 
 
 def apply_override(d: dict, dotted: str, value) -> None:
@@ -411,10 +429,33 @@ def replace(cfg: RunConfig, **dotted) -> RunConfig:
     return from_dict(d)
 
 
+def check_against_data(cfg: RunConfig, num_train: int, train_labels=None) -> None:
+    """Rules that need the data set's size: checked after loading, before the run directory exists."""
+    e = []
+    t = cfg.train
+    if t.batch_size > num_train:
+        e.append(f"train.batch_size={t.batch_size} exceeds the {num_train} training images")
+    else:
+        total = total_steps(cfg, num_train)
+        warmup = round(cfg.optim.warmup_epochs * steps_per_epoch(num_train, t.batch_size))
+        if total and warmup >= total:
+            e.append(f"optim.warmup_epochs={cfg.optim.warmup_epochs} is {warmup} steps, not fewer than the "
+                     f"{total} training steps: the learning rate would never decay; shorten the warmup")
+    if train_labels is not None:
+        from simclr.data import label_subset
+        for f in cfg.eval.finetune_fractions:
+            try:
+                label_subset(train_labels, f)
+            except ValueError as err:
+                e.append(f"eval.finetune_fractions: {err}")
+    if e:
+        raise ConfigError(_format(e))
+
+
 def steps_per_epoch(num_train: int, batch_size: int) -> int:
     return max(1, num_train // batch_size)  # drop_last: every step sees a full batch of negatives
 
 
 def total_steps(cfg: RunConfig, num_train: int) -> int:
     t = cfg.train
-    return t.steps if t.steps > 0 else max(1, math.ceil(t.epochs * steps_per_epoch(num_train, t.batch_size)))
+    return t.steps if t.steps > 0 else math.ceil(t.epochs * steps_per_epoch(num_train, t.batch_size))

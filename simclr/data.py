@@ -17,6 +17,7 @@ from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from simclr.store import atomic_torch_save
 from simclr.synthetic import SHAPES, synthetic_splits
 
 DATASETS = ("synthetic", "cifar10", "cifar100", "stl10", "folder", "imagenet")
@@ -197,28 +198,13 @@ def _load_folder(root: str, image_size: int, cache_dir: str | None) -> Splits:
          "test_images": _stack(_decode_files(test_paths), image_size),
          "test_labels": torch.tensor(test_labels, dtype=torch.int64),
          "classes": classes}
-    _atomic_save(d, path)
+    atomic_torch_save(path, d)
     for old in os.listdir(os.path.dirname(path)):  # earlier versions of this tree: stale, and large
         if old.startswith(prefix) and old.endswith(".pt") and old != os.path.basename(path):
             os.unlink(os.path.join(os.path.dirname(path), old))
     return Splits(d["train_images"], d["train_labels"], d["test_images"], d["test_labels"],
                   len(classes), "folder", classes)
 
-
-def _atomic_save(obj, path: str) -> None:
-    """Readers never see a half-written file: write beside it, then rename over it."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-# ---- batches ----
 
 def _mix(*parts: int) -> int:
     """A 63-bit seed from integers, stable across processes and machines (unlike hash())."""

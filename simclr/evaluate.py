@@ -122,6 +122,7 @@ def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size:
     batch_size = min(batch_size, len(subset))
     peak = scaled_lr(lr, batch_size, "linear")
     opt = torch.optim.SGD(net.parameters(), lr=peak, momentum=0.9, nesterov=True)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     spe = subset.steps_per_epoch(batch_size)
     total, step = epochs * spe, 0
     g = torch.Generator(device=device).manual_seed(seed)
@@ -135,15 +136,16 @@ def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size:
                 logits = net(x)
             loss = F.cross_entropy(logits.float(), labels.to(device))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             step += 1
     net.eval()
     test_h = extract(encoder, splits.test_images, device, precision)
     return accuracy(copy.deepcopy(net[1]).cpu().float(), test_h, splits.test_labels)
 
 
-# Table 3's transformations: op, apply probability (sets the random-guess rate), number of labels
+# Table 3's transformations: op and its apply probability (which sets the random-guess rate)
 PROBE_TASKS = {
     "color_vs_grayscale": ("grayscale", 0.2),
     "rotation": ("rotate", None),  # 0/90/180/270 uniformly: 4 labels
@@ -175,8 +177,7 @@ def transform_probe(model, splits, device, precision: str, epochs: int, seed: in
         feats = {split: extract(model.encoder, x, device, precision, head=model.head)
                  for split, x in (("train", tr_x), ("test", te_x))}
         n_labels = int(tr_y.max()) + 1
-        out[f"probe_{task}_chance"] = 100.0 * max(
-            (te_y == c).float().mean().item() for c in range(n_labels))
+        out[f"probe_{task}_chance"] = 100.0 * max(int((te_y == c).sum()) for c in range(n_labels)) / len(te_y)
         for rep, j in (("h", 0), ("gh", 1)):
             train_x, test_x = _standardize(feats["train"][j], feats["test"][j])
             torch.manual_seed(seed)

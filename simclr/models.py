@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# depth -> (block, blocks per stage); stage widths are base * (1, 2, 4, 8) * width multiplier
+# arch -> (block, blocks per stage, base width); stage widths are base * (1, 2, 4, 8) * width multiplier
 RESNETS = {
     "resnet_tiny": ("basic", (1, 1, 1, 1), 16),
     "resnet_small": ("basic", (1, 1, 1, 1), 32),
@@ -127,9 +127,7 @@ class ProjectionHead(nn.Module):
         return outs
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            h = block(h)
-        return h
+        return self.layers(h)[-1] if len(self.blocks) else h
 
 
 class SimCLRModel(nn.Module):

@@ -16,7 +16,7 @@ from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits
 from simclr.evaluate import assert_unchanged, evaluate, state_fingerprint
 from simclr.models import build_model, num_params
-from simclr.store import environment, read_json, write_json
+from simclr.store import atomic_torch_save, environment, read_json, write_json
 from simclr.train import pretrain
 
 
@@ -43,27 +43,31 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) 
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     config_mod.validate(cfg, world_size=world_size)
+    if world_size > 1:  # without a gather of negatives each process would train alone and race on files
+        raise config_mod.ConfigError(f"WORLD_SIZE={world_size}: multi-process training is not available in "
+                                     "this version; run one process per run")
     run_dir = Path(results_dir) / cfg.run_id
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
         return read_json(metrics_path)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", to_dict(cfg))
-
     device = resolve_device(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    t0 = time.perf_counter()
+    splits = load_data(cfg)  # before the run directory exists: a bad data.root leaves no stub run
+    streamed = isinstance(splits.train_images, FolderStream)
+    config_mod.check_against_data(cfg, len(splits.train_labels), None if streamed else splits.train_labels)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", to_dict(cfg))
     env = environment(cfg.seed, device)
     if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
         env["previous_sessions"] = [read_json(run_dir / "env.json")]
     write_json(run_dir / "env.json", env)
 
-    t0 = time.perf_counter()
-    splits = load_data(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, splits.num_classes)
-    train_set = (splits.train_images if isinstance(splits.train_images, FolderStream)
-                 else InMemory(splits.train_images, splits.train_labels))
+    train_set = splits.train_images if streamed else InMemory(splits.train_images, splits.train_labels)
     result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after)
     metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
                "head_params": num_params(model.head), **result}
@@ -73,7 +77,7 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) 
         frozen = state_fingerprint(model.encoder)
         metrics.update(evaluate(cfg, model, splits, device))
         assert_unchanged(model.encoder, frozen)
-        torch.save(model.state_dict(), run_dir / "model.pt")
+        atomic_torch_save(run_dir / "model.pt", model.state_dict())
     metrics["seconds"] = time.perf_counter() - t0
     write_json(metrics_path, metrics)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)

@@ -47,6 +47,7 @@ def read_json(path: Path):
 
 def atomic_torch_save(path: Path, obj) -> None:
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
     try:

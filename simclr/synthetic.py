@@ -15,9 +15,9 @@ Each image is one shape on a plain background with clutter behind it:
 * Clutter: small blobs and bars in random colours at random places, behind the shape. Colour
   distortion leaves this layout intact, so views that differ only in colour can still be matched by
   it; crops remove most of it. It is meant to hold colour-only augmentation below crop + colour in
-  the paper's one-branch protocol (Figure 5). Untested lever: with about 8 small items a prototype's
-  colour-only arm still matched crop then colour there, so `clutter` and `clutter_size` are
-  arguments, to be raised until it does not.
+  the paper's one-branch protocol (Figure 5). With the default 8 small items, colour-only training
+  can still match crop then colour in that protocol, so `clutter` and `clutter_size` are arguments
+  a study can raise.
 * Pixel noise (uniform integers, sigma about 0.03), so that no two renderings are exactly alike.
 
 Too easy a set (large centred shapes, no clutter) lets colour-only training win; too hard a set

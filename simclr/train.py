@@ -39,9 +39,12 @@ def make_views(cfg: RunConfig, images: torch.Tensor, generator: torch.Generator)
 
 def _step_metrics(cfg, z1, z2, logits, labels) -> dict:
     with torch.no_grad():
-        out = {"online_acc": (logits.argmax(1) == labels).float().mean().item()}
+        out = {}
+        if cfg.train.online_head or cfg.train.method == "supervised":
+            out["online_acc"] = (logits.argmax(1) == labels).float().mean().item()
         if cfg.train.method == "simclr":
-            m = losses.contrastive_metrics(z1, z2, cfg.loss.temperature, cfg.loss.l2_normalize)
+            m = losses.contrastive_metrics(z1, z2, cfg.loss.temperature, cfg.loss.l2_normalize,
+                                           negatives=cfg.loss.negatives)
             out.update({k: float(v) for k, v in m.items()})
     return out
 
@@ -126,7 +129,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                     logits = model.classifier(h)
                 loss = F.cross_entropy(logits.float(), labels2)
                 online = 0.0
-            if not torch.isfinite(loss):
+            if not torch.isfinite(loss + online):
                 status = "diverged"
                 log.write({"event": "diverged", "step": step, "loss": float(loss.detach())})
                 break
@@ -142,6 +145,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                        "images_per_s": images_seen / (time.perf_counter() - t0)}
                 log.write(rec)
                 progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
+            if step % spe == 0:
+                log.write(_epoch_record(log, step, spe))
             if step % t.checkpoint_every == 0 and step < total:
                 save(step)
             progress.update(1)
@@ -151,8 +156,9 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     elapsed = time.perf_counter() - t0
     if status == "completed" and step < total:
         status = "interrupted"
-    if status != "diverged":
+    if status == "completed":
         save(step)  # the evaluations can then restart without retraining
+    # "interrupted" saves nothing more, like a kill: the next call resumes from the last checkpoint
     # summaries over the last epoch's step records (event lines excluded)
     last = [r for r in log.read() if "loss" in r and "event" not in r][-max(1, spe // t.log_every):]
     summary = {k: sum(r[k] for r in last if k in r) / max(1, sum(k in r for r in last))
@@ -160,6 +166,14 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     return {"status": status, "step": step, "total_steps": total, "epochs": step / spe,
             "train_seconds": elapsed, "train_images_per_s": images_seen / elapsed if elapsed else 0.0,
             **{f"train_{k}": v for k, v in summary.items()}}
+
+
+def _epoch_record(log: JsonlLog, step: int, spe: int) -> dict:
+    """Means of the step records of the epoch that ends at `step` (read back, so resumes agree)."""
+    recs = [r for r in log.read() if "event" not in r and step - spe < r["step"] <= step]
+    keys = [k for k in recs[-1] if k not in ("step", "epoch")] if recs else []
+    return {"event": "epoch", "epoch": step // spe, "step": step,
+            **{k: sum(r[k] for r in recs if k in r) / sum(k in r for r in recs) for k in keys}}
 
 
 def _progress(total: int, start: int, enabled: bool):

@@ -67,6 +67,7 @@ def test_yaml_file_and_overrides(tmp_path):
     assert cfg.augment.view1[2] == op("color_jitter", strength=1.0, brightness_mode="additive", p=0.8)
     assert cfg.augment.view2 == ()
     assert cfg.eval.finetune_fractions == (0.01, 0.1)
+    assert load(None, ["optim.weight_decay=5e-4"]).optim.weight_decay == 5e-4
     jpath = tmp_path / "c.json"
     jpath.write_text(json.dumps(to_dict(cfg)))
     assert load(jpath) == cfg

@@ -81,10 +81,34 @@ def test_transformation_labels_match_what_was_applied():
     assert 0.1 < gray.float().mean() < 0.3   # grayscale with p = 0.2: random guess 80 %
 
 
-def test_transform_probe_reports_h_and_gh():
-    splits = load_splits("synthetic", num_train=300, num_test=200)
-    model = build_model(config.RunConfig(), 10)
-    out = transform_probe(model, splits, torch.device("cpu"), "fp32", epochs=2, seed=0)
+class PixelEncoder(torch.nn.Module):
+    """h = the image pooled to 8x8: keeps colour, orientation, noise and edges, so every task is learnable."""
+    dim = 192
+
+    def forward(self, x):
+        return torch.nn.functional.avg_pool2d(x, 4).flatten(1) * 4
+
+
+def test_transform_probe_on_an_informative_h_and_a_destroyed_gh():
+    # h keeps the pixels; g(h) is a constant, which must leave the probe at the random-guess rate
+    # images with a vertical and a horizontal colour ramp under mild noise: rotation is visible in them
+    # (the built-in shapes are nearly symmetric under 90-degree turns)
+    def ramps(n, seed):
+        g = torch.Generator().manual_seed(seed)
+        ramp = torch.linspace(0, 1, 32)
+        x = torch.stack([ramp[:, None].expand(32, 32), ramp[None, :].expand(32, 32), torch.full((32, 32), 0.5)])
+        x = x * (0.5 + 0.5 * torch.rand(n, 3, 1, 1, generator=g)) + 0.02 * torch.randn(n, 3, 32, 32, generator=g)
+        return (x.clamp(0, 1) * 255).to(torch.uint8)
+
+    splits = load_splits("synthetic", num_train=10, num_test=10)
+    splits.train_images, splits.test_images = ramps(1000, 0), ramps(400, 1)
+    model = torch.nn.Module()
+    model.encoder = PixelEncoder()
+    model.head = torch.nn.Sequential(torch.nn.Linear(192, 16), torch.nn.Linear(16, 16))
+    torch.nn.init.zeros_(model.head[0].weight)
+    out = transform_probe(model, splits, torch.device("cpu"), "fp32", epochs=15, seed=0)
     for task in PROBE_TASKS:
-        assert {f"probe_{task}_h", f"probe_{task}_gh", f"probe_{task}_chance"} <= out.keys()
+        chance = out[f"probe_{task}_chance"]
+        assert chance - 6 <= out[f"probe_{task}_gh"] <= chance + 1e-6, task  # one constant guess
+        assert out[f"probe_{task}_h"] > chance + 10, (task, out[f"probe_{task}_h"], chance)
     assert out["probe_rotation_chance"] < 40 and out["probe_color_vs_grayscale_chance"] > 70
