@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         from simclr.config import to_dict
         print(json.dumps({"run_id": cfg.run_id, "config": to_dict(cfg)}, indent=2))
         return 0
+    print(f"run {cfg.run_id}: {cfg.encoder.arch} on {cfg.data.name}, method {cfg.train.method}, "
+          f"log in {args.results}/{cfg.run_id}/log.jsonl", file=sys.stderr)
     metrics = run(cfg, args.results)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     accs = ", ".join(f"{k.removesuffix('_acc')} {v:.1f}%" for k, v in metrics.items()

@@ -39,8 +39,14 @@ def load_data(cfg: RunConfig):
 def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) -> dict:
     """Pretrain and evaluate; write <results_dir>/<run_id>/{config,env,metrics}.json and log.jsonl.
 
-    stop_after ends pretraining early at that step (status "interrupted"), as a preemption would.
+    stop_after ends pretraining early at that step (status "interrupted"), as a kill would: nothing
+    past the last checkpoint is kept. The caller's global RNG state is left as it was.
     """
+    with torch.random.fork_rng(devices=[]):
+        return _run(cfg, results_dir, stop_after)
+
+
+def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dict:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     config_mod.validate(cfg, world_size=world_size)
     if world_size > 1:  # without a gather of negatives each process would train alone and race on files

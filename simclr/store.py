@@ -130,7 +130,9 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
     for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
         run_dir = cfg_path.parent
         row = {"run_id": run_dir.name, "run_dir": str(run_dir)}
-        row.update(pd.json_normalize(read_json(cfg_path), sep=".").add_prefix("config.").iloc[0].to_dict())
+        flat = pd.json_normalize(read_json(cfg_path), sep=".").iloc[0].to_dict()
+        # lists (augmentation recipes, label fractions) become JSON strings: hashable, so they group and pivot
+        row.update({f"config.{k}": json.dumps(v) if isinstance(v, list) else v for k, v in flat.items()})
         metrics_path = run_dir / "metrics.json"
         if metrics_path.exists():
             row.update(read_json(metrics_path))

@@ -94,6 +94,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         log.write({"event": "resumed", "step": start})
     else:
         log.truncate_after(-1)
+    # step records of the current epoch, for its epoch record (read back once, so resumes agree)
+    epoch_recs = [r for r in log.read() if "event" not in r and r["step"] > start - start % spe]
 
     def save(step: int) -> None:
         atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -144,9 +146,11 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                        **_step_metrics(cfg, z1, z2, logits, labels2),
                        "images_per_s": images_seen / (time.perf_counter() - t0)}
                 log.write(rec)
+                epoch_recs.append(rec)
                 progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
             if step % spe == 0:
-                log.write(_epoch_record(log, step, spe))
+                log.write(_epoch_record(epoch_recs, step, spe))
+                epoch_recs = []
             if step % t.checkpoint_every == 0 and step < total:
                 save(step)
             progress.update(1)
@@ -168,9 +172,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
             **{f"train_{k}": v for k, v in summary.items()}}
 
 
-def _epoch_record(log: JsonlLog, step: int, spe: int) -> dict:
-    """Means of the step records of the epoch that ends at `step` (read back, so resumes agree)."""
-    recs = [r for r in log.read() if "event" not in r and step - spe < r["step"] <= step]
+def _epoch_record(recs: list[dict], step: int, spe: int) -> dict:
+    """Means of the step records of the epoch that ends at `step`."""
     keys = [k for k in recs[-1] if k not in ("step", "epoch")] if recs else []
     return {"event": "epoch", "epoch": step // spe, "step": step,
             **{k: sum(r[k] for r in recs if k in r) / sum(k in r for r in recs) for k in keys}}

@@ -112,3 +112,27 @@ def test_transform_probe_on_an_informative_h_and_a_destroyed_gh():
         assert chance - 6 <= out[f"probe_{task}_gh"] <= chance + 1e-6, task  # one constant guess
         assert out[f"probe_{task}_h"] > chance + 10, (task, out[f"probe_{task}_h"], chance)
     assert out["probe_rotation_chance"] < 40 and out["probe_color_vs_grayscale_chance"] > 70
+
+
+def test_finetuning_on_a_label_subset_learns_a_visible_class():
+    # class 0: bright top half, class 1: bright bottom half (survives crops and horizontal flips)
+    from simclr.evaluate import finetune
+
+    g = torch.Generator().manual_seed(0)
+
+    def images(n):
+        y = torch.randint(0, 2, (n,), generator=g)
+        x = torch.rand(n, 3, 32, 32, generator=g) * 0.3
+        x[y == 0, :, :16] += 0.6
+        x[y == 1, :, 16:] += 0.6
+        return (x * 255).to(torch.uint8), y
+
+    splits = load_splits("synthetic", num_train=10, num_test=10)
+    (splits.train_images, splits.train_labels), (splits.test_images, splits.test_labels) = images(1000), images(200)
+    splits.num_classes = 2
+    model = build_model(config.RunConfig(), 2)
+    before = state_fingerprint(model.encoder)
+    acc = finetune(model, splits, 0.1, epochs=15, lr=0.05, batch_size=32, device=torch.device("cpu"),
+                   precision="fp32", seed=0)
+    assert acc > 80, acc
+    assert_unchanged(model.encoder, before)  # fine-tuning trains a copy: the pretrained encoder is kept

@@ -63,3 +63,11 @@ def test_projection_heads(kind, layers, n_linear):
             assert outs[0].shape == (8, 32) and (outs[0] >= 0).all()  # hidden layers end in ReLU
             # the last layer: Linear without bias then BN without affine: z is standardized per dim
             assert torch.allclose(z.mean(0), torch.zeros(16), atol=1e-5)
+
+
+def test_head_without_bn_is_plain_linear_layers():
+    head = ProjectionHead(8, "mlp", 2, hidden_dim=6, out_dim=4, bn=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in head.modules())
+    h = torch.randn(3, 8)
+    l1, l2 = head.blocks[0][0], head.blocks[1][0]
+    assert torch.allclose(head(h), l2(torch.relu(l1(h))))

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from simclr.optim import LARS, lr_at, param_groups, scaled_lr
+from simclr.config import load
+from simclr.optim import LARS, build_optimizer, lr_at, param_groups, scaled_lr
 
 
 def test_lars_matches_hand_computed_step():
@@ -72,3 +73,15 @@ def test_schedule_endpoints_and_shape():
     assert all(a <= b for a, b in zip(lrs[:warmup], lrs[1:warmup]))
     assert all(a >= b for a, b in zip(lrs[warmup:], lrs[warmup + 1:]))
     assert lr_at(0, 10, 0, 1.0) == pytest.approx(1.0)     # no warmup: starts at the peak
+
+
+def test_build_optimizer_from_config():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    sgd = build_optimizer(load(None, ["optim.name=sgd", "optim.lr=0.075", "optim.lr_scaling=sqrt",
+                                      "optim.nesterov=true", "optim.weight_decay=1.0e-4"]), net, 1024)
+    assert isinstance(sgd, torch.optim.SGD)
+    assert all(g["lr"] == pytest.approx(0.075 * 32) and g["nesterov"] for g in sgd.param_groups)
+    assert [g["weight_decay"] for g in sgd.param_groups] == [1e-4, 0.0]
+    lars = build_optimizer(load(None, ["optim.lr=0.3"]), net, 4096)
+    assert isinstance(lars, LARS) and lars.param_groups[0]["lr"] == pytest.approx(4.8)
+    assert [g["adapt"] for g in lars.param_groups] == [True, False]

@@ -22,7 +22,9 @@ def fast(*extra):
 
 def test_run_writes_its_directory_and_skips_when_done(tmp_path):
     cfg = fast()
+    rng = torch.get_rng_state()
     m = simclr.run(cfg, tmp_path)
+    assert torch.equal(torch.get_rng_state(), rng)              # the caller's global RNG is left alone
     d = tmp_path / cfg.run_id
     assert m["status"] == "completed" and m["step"] == 12
     for name in ("config.json", "metrics.json", "log.jsonl", "env.json", "model.pt"):
@@ -42,6 +44,7 @@ def test_run_writes_its_directory_and_skips_when_done(tmp_path):
     assert (d / "metrics.json").stat().st_mtime_ns == mtime
     df = load_results(tmp_path)
     assert len(df) == 1 and df.loc[0, "config.loss.temperature"] == cfg.loss.temperature
+    assert json.loads(df.loc[0, "config.augment.view1"])[0]["op"] == "crop"   # recipes: one groupable string
     assert df.loc[0, "knn_acc"] == m["knn_acc"] and df.loc[0, "status"] == "completed"
 
 
