@@ -63,9 +63,11 @@ def main() -> None:
         make_views(cfg, images, g)
         sync()
 
+    forward = torch.compile(model) if t.compile else model
+
     def train_step(x):
         with autocast(device, t.precision):
-            _, z, _ = model(x)
+            _, z, _ = forward(x)
         loss = losses.contrastive_loss(cfg.loss.name, *z.float().chunk(2), **loss_params(cfg))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -78,7 +80,8 @@ def main() -> None:
     timed(full_step, args.warmup, 0)  # first steps allocate and build oneDNN kernels: keep them out
     result = {
         "config": args.config, "overrides": args.overrides, "batch_size": B, "image_size": S,
-        "precision": t.precision, "channels_last": t.channels_last, "threads": torch.get_num_threads(),
+        "precision": t.precision, "channels_last": t.channels_last, "compile": t.compile,
+        "threads": torch.get_num_threads(),
         "views_images_per_s": B / timed(views_only, args.steps, args.warmup),
         "encoder_images_per_s": B / timed(lambda: train_step(ready), args.steps, args.warmup),
         "pretrain_images_per_s": B / timed(full_step, args.steps, args.warmup),

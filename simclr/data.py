@@ -248,8 +248,8 @@ class InMemory:
 class _Decode:
     """Map-style dataset for FolderStream: key (index, item seed) -> (uint8 (3, S, S), label)."""
 
-    def __init__(self, paths, labels, size, train, scale, ratio, crop_fraction):
-        self.paths, self.labels, self.size, self.train = paths, labels, size, train
+    def __init__(self, paths, labels, size, train, scale, ratio, crop_fraction, views=1):
+        self.paths, self.labels, self.size, self.train, self.views = paths, labels, size, train, views
         self.crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio,
                                          interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
         self.resize_to = round(size / crop_fraction)
@@ -262,7 +262,8 @@ class _Decode:
             # depend on which worker decodes the image or in what order.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(item_seed)
-                img = self.crop(img)
+                crops = [self.crop(img) for _ in range(self.views)]
+            img = crops[0] if self.views == 1 else torch.stack(crops)  # (views, 3, S, S)
         else:
             img = TF.center_crop(TF.resize(img, [self.resize_to], antialias=True), [self.size, self.size])
         return img, self.labels[i]
@@ -275,14 +276,16 @@ def _collate(items):
 class FolderStream:
     """An image-folder split too big for memory, decoded by `workers` processes while training runs.
 
-    train=True: random resized crop at decode time (the other augmentations run batched on the
-    device); train=False: resize to size / crop_fraction and centre-crop, for evaluation. Batches are
-    uint8 (B, 3, S, S) with int64 labels; order and crops are a function of (seed, epoch).
+    train=True: random resized crop at decode time, from the full-resolution image (the other
+    augmentations run batched on the device); with views=2, two independent crops per image, batches
+    of uint8 (B, 2, 3, S, S): the two views' crops. train=False: resize to size / crop_fraction and
+    centre-crop, for evaluation, uint8 (B, 3, S, S). Labels int64; order and crops are a function of
+    (seed, epoch).
     """
 
     def __init__(self, root: str, split: str = "train", image_size: int = 224, train: bool = True,
                  workers: int = 4, scale: tuple[float, float] = (0.08, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3), crop_fraction: float = 0.875):
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), crop_fraction: float = 0.875, views: int = 1):
         split_dir = os.path.join(root, split)
         if not os.path.isdir(split_dir):
             raise FileNotFoundError(f"no split folder {os.path.abspath(split_dir)} (expected "
@@ -293,7 +296,7 @@ class FolderStream:
         paths, labels, self.classes = _list_split(split_dir, classes)
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.workers = workers
-        self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction)
+        self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction, views)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -344,14 +347,18 @@ def label_subset(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.
 
 
 def stream_splits(root: str, image_size: int, workers: int = 4) -> Splits:
-    """An ImageNet-style tree decoded while training: Splits whose image fields are FolderStreams.
-
-    Training images arrive as the centre square of the shorter side at image_size; the random resized
-    crops of the recipe then run batched on the device, one per view (so a crop's area range is
-    relative to that square, not to the whole original image). Test images: resize to
-    image_size / 0.875 and centre-crop, the usual evaluation protocol.
+    """An ImageNet-style tree decoded on the fly: Splits whose image fields are FolderStreams that
+    resize to image_size / 0.875 and centre-crop (the evaluation protocol). Pretraining reads the
+    train split through `pretraining_stream` instead, which crops the views from the full image.
     """
-    train = FolderStream(root, "train", image_size, train=False, workers=workers, crop_fraction=1.0)
+    train = FolderStream(root, "train", image_size, train=False, workers=workers)
     test_split = "val" if os.path.isdir(os.path.join(root, "val")) else "test"
     test = FolderStream(root, test_split, image_size, train=False, workers=workers)
     return Splits(train, train.labels, test, test.labels, len(train.classes), "imagenet", train.classes)
+
+
+def pretraining_stream(root: str, image_size: int, crop: dict, workers: int = 4) -> FolderStream:
+    """Train split decoded with two random resized crops per image, with the parameters of the
+    recipe's crop op (scale, ratio), from the full-resolution image as the paper does."""
+    return FolderStream(root, "train", image_size, train=True, workers=workers, scale=tuple(crop["scale"]),
+                        ratio=tuple(crop["ratio"]), views=2)

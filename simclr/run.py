@@ -13,7 +13,7 @@ import torch
 
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
-from simclr.data import FolderStream, InMemory, load_splits
+from simclr.data import FolderStream, InMemory, load_splits, pretraining_stream
 from simclr.evaluate import assert_unchanged, evaluate, state_fingerprint
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, environment, read_json, write_json
@@ -73,7 +73,11 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dic
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, splits.num_classes)
-    train_set = splits.train_images if streamed else InMemory(splits.train_images, splits.train_labels)
+    if streamed:
+        d = cfg.data
+        train_set = pretraining_stream(d.root, d.image_size, cfg.augment.view1[0].kwargs(), d.workers)
+    else:
+        train_set = InMemory(splits.train_images, splits.train_labels)
     result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after)
     metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
                "head_params": num_params(model.head), **result}

@@ -5,6 +5,8 @@ first random crop), then ``view1`` and ``view2`` ops for the two branches. Each 
 ``(name, params)`` pairs naming ops of simclr.augment; an empty sequence is the identity branch, as
 in the paper's asymmetric Figure 5 protocol.
 """
+import torch
+
 from simclr.augment import augment, check_op, to_float
 
 
@@ -15,7 +17,17 @@ def apply_ops(x, ops, generator):
 
 
 def two_views(images_uint8, shared, view1, view2, generator):
-    """(B, C, H, W) uint8 images -> two (B, C, H', W') float views in [0, 1]."""
+    """(B, C, H, W) uint8 images -> two (B, C, H', W') float views in [0, 1].
+
+    (B, 2, C, H, W) input holds each view's random resized crop, already made while decoding from
+    the full-resolution image (large folders): each branch's first op, its crop, is then skipped.
+    """
+    if images_uint8.ndim == 5:
+        x = to_float(images_uint8)
+        if list(view1[1:]) == list(view2[1:]):
+            v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[1:], generator)
+            return v[: len(x)], v[len(x):]
+        return apply_ops(x[:, 0], view1[1:], generator), apply_ops(x[:, 1], view2[1:], generator)
     x = apply_ops(to_float(images_uint8), shared, generator)
     if list(view1) == list(view2):
         # Same recipe: run it once on the doubled batch (fewer, larger kernel calls); every sample

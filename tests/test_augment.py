@@ -462,3 +462,15 @@ def test_two_views_simclr_recipe():
     assert (v1 - v2).abs().amax((1, 2, 3)).min() > 0.01  # each image gets two different views
     u1, _ = two_views(imgs, [], ops, ops, gen(6))
     assert not torch.equal(u1, v1)
+
+
+def test_two_views_of_crops_made_while_decoding():
+    # (B, 2, C, H, W): each view's crop is done; every branch skips its first op (the crop)
+    from simclr.augment import gray
+
+    x = torch.randint(0, 256, (4, 2, 3, 8, 8), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    crop = ("crop", {"scale": (0.08, 1.0)})
+    v1, v2 = two_views(x, [], [crop, ("grayscale", {"p": 1.0})], [crop], g)
+    assert torch.allclose(v1, gray(x[:, 0].float() / 255).repeat(1, 3, 1, 1))
+    assert torch.equal(v2, x[:, 1].float() / 255)

@@ -278,3 +278,15 @@ def test_in_memory_batches_deterministic_complete_resumable():
     assert torch.equal(x[:, 0, 0, 0].long(), y)  # images and labels stay paired
     assert [len(y) for _, y in ds.batches(5, 0, 0)] == [5] * 4
     assert torch.equal(torch.cat([y for _, y in ds.batches(23, 0, 0, shuffle=False)]), torch.arange(23))
+
+
+def test_pretraining_stream_decodes_two_crops_per_image(tmp_path):
+    from simclr.data import pretraining_stream
+
+    _write_tree(tmp_path, per_class=4, size=40)
+    stream = pretraining_stream(str(tmp_path), 16, {"scale": (0.2, 0.6), "ratio": (0.75, 1.33)}, workers=0)
+    (a, ya), = list(stream.batches(12, epoch=0, seed=0))
+    (b, _), = list(stream.batches(12, epoch=0, seed=0))
+    assert a.shape == (12, 2, 3, 16, 16) and a.dtype == torch.uint8 and len(ya) == 12
+    assert torch.equal(a, b)                                  # crops are a function of (seed, epoch)
+    assert not torch.equal(a[:, 0], a[:, 1])                  # two independent crops per image
