@@ -147,12 +147,13 @@ class EvalConfig:
     knn: bool = True
     knn_k: int = 200
     knn_temperature: float = 0.1   # weights exp(cos/t) of the k neighbours' votes
+    knn_every_epochs: int = field(default=0, metadata=NOT_HASHED)  # kNN monitor during pretraining; 0 = off
     linear: bool = True            # linear probe on frozen, cached h (no augmentation)
     linear_epochs: int = 90
     linear_lr: float = 0.1         # per 256 examples (linear scaling), Nesterov SGD, cosine, no weight decay
     linear_batch_size: int = 256
     finetune_fractions: tuple[float, ...] = ()   # e.g. (0.01, 0.1): fine-tune the whole encoder on these labels
-    finetune_epochs: int = 30      # paper: 60 on 1 %, 30 on 10 %
+    finetune_epochs: int = 0       # 0: the paper's rule, 60 epochs on <= 1 % of labels, 30 above
     finetune_lr: float = 0.05      # per 256 examples, Nesterov SGD, no weight decay, crop+flip views
     transform_probe: bool = False  # Table 3: predict the applied transformation from h and from g(h)
     probe_epochs: int = 30
@@ -362,9 +363,11 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     for f in ev.finetune_fractions:
         if not 0 < f <= 1:
             e.append(f"eval.finetune_fractions: {f} is not in (0, 1] (e.g. [0.01, 0.1])")
-    for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_epochs", "finetune_lr", "probe_epochs"):
+    for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_lr", "probe_epochs"):
         if getattr(ev, k) <= 0:
             e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")
+    if ev.finetune_epochs < 0 or ev.knn_every_epochs < 0:
+        e.append("eval.finetune_epochs and eval.knn_every_epochs must be >= 0")
     if e:
         raise ConfigError(_format(e))
     return cfg

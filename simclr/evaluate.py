@@ -204,11 +204,25 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
         key = "supervised_acc" if t.method == "supervised" else "online_acc"
         out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)
     for fraction in ev.finetune_fractions:
-        out[f"finetune_{fraction:g}_acc"] = finetune(model, splits, fraction, ev.finetune_epochs,
+        epochs = ev.finetune_epochs or (60 if fraction <= 0.01 else 30)
+        out[f"finetune_{fraction:g}_acc"] = finetune(model, splits, fraction, epochs,
                                                      ev.finetune_lr, 256, device, t.precision, cfg.seed)
     if ev.transform_probe:
         out.update(transform_probe(model, splits, device, t.precision, ev.probe_epochs, cfg.seed))
     return out
+
+
+def knn_monitor(cfg, splits, device):
+    """kNN accuracy of the current encoder, for logging during pretraining (the model is left in
+    train mode). Tables report the final model; the best epoch is recorded beside it, never instead."""
+    def monitor(model) -> dict[str, float]:
+        t = cfg.train
+        train_h = extract(model.encoder, splits.train_images, device, t.precision, channels_last=t.channels_last)
+        test_h = extract(model.encoder, splits.test_images, device, t.precision, channels_last=t.channels_last)
+        model.train()
+        return {"knn_acc": knn_accuracy(train_h, splits.train_labels, test_h, splits.test_labels,
+                                        splits.num_classes, cfg.eval.knn_k, cfg.eval.knn_temperature)}
+    return monitor
 
 
 def state_fingerprint(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ import torch
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, pretraining_stream
-from simclr.evaluate import assert_unchanged, evaluate, state_fingerprint
+from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, environment, read_json, write_json
 from simclr.train import pretrain
@@ -78,7 +78,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dic
         train_set = pretraining_stream(d.root, d.image_size, cfg.augment.view1[0].kwargs(), d.workers)
     else:
         train_set = InMemory(splits.train_images, splits.train_labels)
-    result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after)
+    monitor = knn_monitor(cfg, splits, device) if cfg.eval.knn_every_epochs else None
+    result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after, monitor=monitor)
     metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
                "head_params": num_params(model.head), **result}
     if result["status"] == "interrupted":

@@ -62,8 +62,11 @@ def loss_params(cfg: RunConfig) -> dict:
 
 
 def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.device, run_dir: Path,
-             stop_after: int | None = None) -> dict:
+             stop_after: int | None = None, monitor=None) -> dict:
     """Train until the configured number of steps (or `stop_after`, to simulate an interruption).
+
+    monitor(model) -> dict, if given, runs every eval.knn_every_epochs epochs; its results are logged
+    as "monitor" events (it must not draw from the training generators, so resumes stay exact).
 
     Returns {"status": "completed" | "diverged" | "interrupted", "step", "train_*" summaries}.
     """
@@ -151,6 +154,9 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
             if step % spe == 0:
                 log.write(_epoch_record(epoch_recs, step, spe))
                 epoch_recs = []
+                every = cfg.eval.knn_every_epochs
+                if monitor and every and (step // spe) % every == 0:
+                    log.write({"event": "monitor", "epoch": step // spe, "step": step, **monitor(model)})
             if step % t.checkpoint_every == 0 and step < total:
                 save(step)
             progress.update(1)
@@ -167,9 +173,13 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     last = [r for r in log.read() if "loss" in r and "event" not in r][-max(1, spe // t.log_every):]
     summary = {k: sum(r[k] for r in last if k in r) / max(1, sum(k in r for r in last))
                for k in ("loss", "contrastive_acc", "entropy", "online_acc") if any(k in r for r in last)}
+    monitored = [r for r in log.read() if r.get("event") == "monitor"]
+    best = max(monitored, key=lambda r: r["knn_acc"]) if monitored else None
+    if best:  # the best epoch is chosen on the test set: recorded, never reported as the result
+        summary["monitor"] = {"knn_acc_best_epoch": best["epoch"], "knn_acc_best": best["knn_acc"]}
     return {"status": status, "step": step, "total_steps": total, "epochs": step / spe,
             "train_seconds": elapsed, "train_images_per_s": images_seen / elapsed if elapsed else 0.0,
-            **{f"train_{k}": v for k, v in summary.items()}}
+            **summary.pop("monitor", {}), **{f"train_{k}": v for k, v in summary.items()}}
 
 
 def _epoch_record(recs: list[dict], step: int, spe: int) -> dict:

@@ -146,3 +146,14 @@ def test_fp16_and_finetuning_evaluations(tmp_path):
     log = [json.loads(line) for line in (tmp_path / cfg.run_id / "log.jsonl").read_text().splitlines()]
     epochs = [r for r in log if r.get("event") == "epoch"]
     assert [r["epoch"] for r in epochs] == [1] and "loss" in epochs[0]   # 512 / 64 = 8 steps per epoch
+
+
+def test_knn_monitor_logs_epochs_and_keeps_the_final_model_as_the_result(tmp_path):
+    cfg = fast("eval.knn_every_epochs=1", "train.steps=16")   # 8 steps per epoch: monitored at 1 and 2
+    m = simclr.run(cfg, tmp_path)
+    log = [json.loads(line) for line in (tmp_path / cfg.run_id / "log.jsonl").read_text().splitlines()]
+    monitored = [r for r in log if r.get("event") == "monitor"]
+    assert [r["epoch"] for r in monitored] == [1, 2]
+    assert m["knn_acc_best"] == max(r["knn_acc"] for r in monitored)
+    assert m["knn_acc"] == monitored[-1]["knn_acc"]   # the final evaluation equals the last monitor's
+    assert simclr.run(simclr.replace(cfg, **{"eval.knn_every_epochs": 0}), tmp_path / "b")["knn_acc"] == m["knn_acc"]
