@@ -74,6 +74,8 @@ class DataConfig:
     num_train: int = 5000          # synthetic only: generated training images
     num_test: int = 2000           # synthetic only: generated test images
     seed: int = 0                  # synthetic only: generator seed (the data, not the training)
+    clutter: int = 8               # synthetic only: clutter items per image (survive colour distortion, not crops)
+    clutter_size: tuple[float, ...] = (0.04, 0.1)  # synthetic only: clutter item size range, fraction of the side
     download: bool = field(default=False, metadata=NOT_HASHED)   # torchvision sets: download when missing
     cache_dir: str = field(default="", metadata=NOT_HASHED)      # decoded-array cache; "" = ~/.cache/simclr
     workers: int = field(default=4, metadata=NOT_HASHED)         # decoding processes for imagenet-style folders
@@ -302,6 +304,8 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     for k in ("num_train", "num_test"):
         if getattr(d, k) <= 0:
             e.append(f"data.{k}={getattr(d, k)}: must be > 0")
+    if d.clutter < 0 or len(d.clutter_size) != 2 or not 0 < d.clutter_size[0] <= d.clutter_size[1] <= 1:
+        e.append("data.clutter must be >= 0 and data.clutter_size a range (lo, hi) with 0 < lo <= hi <= 1")
     if d.image_size < 4:
         e.append(f"data.image_size={d.image_size}: must be >= 4 pixels")
     for branch in ("shared", "view1", "view2"):

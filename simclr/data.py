@@ -51,15 +51,16 @@ def check_data(name: str, root: str = "", image_size: int = 32, num_train: int =
 
 
 def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int = 5000, num_test: int = 2000,
-                seed: int = 0, cache_dir: str | None = None, download: bool = False, workers: int = 4) -> Splits:
+                seed: int = 0, cache_dir: str | None = None, download: bool = False, workers: int = 4,
+                **synthetic) -> Splits:
     """Train and test sets as uint8 tensors at image_size x image_size.
 
-    num_train, num_test and seed apply to the generated 'synthetic' set only; the other sets are used
-    whole. An empty root means <cache dir>/datasets for the torchvision sets.
+    num_train, num_test, seed and the keyword arguments of make_synthetic (clutter, clutter_size)
+    apply to the generated 'synthetic' set only; the other sets are used whole. An empty root means <cache dir>/datasets for the torchvision sets.
     """
     check_data(name, root, image_size, num_train, num_test)
     if name == "synthetic":
-        x, y, xt, yt = synthetic_splits(num_train, num_test, seed, image_size)
+        x, y, xt, yt = synthetic_splits(num_train, num_test, seed, image_size, **synthetic)
         return Splits(x, y, xt, yt, len(SHAPES), name, list(SHAPES))
     if name == "folder":
         return _load_folder(root, image_size, cache_dir)

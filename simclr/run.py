@@ -33,7 +33,7 @@ def load_data(cfg: RunConfig):
     d = cfg.data
     return load_splits(d.name, root=d.root, image_size=d.image_size, num_train=d.num_train,
                        num_test=d.num_test, seed=d.seed, cache_dir=d.cache_dir or None, download=d.download,
-                       workers=d.workers)
+                       workers=d.workers, clutter=d.clutter, clutter_size=tuple(d.clutter_size))
 
 
 def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) -> dict:

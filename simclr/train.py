@@ -169,17 +169,20 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     if status == "completed":
         save(step)  # the evaluations can then restart without retraining
     # "interrupted" saves nothing more, like a kill: the next call resumes from the last checkpoint
-    # summaries over the last epoch's step records (event lines excluded)
-    last = [r for r in log.read() if "loss" in r and "event" not in r][-max(1, spe // t.log_every):]
-    summary = {k: sum(r[k] for r in last if k in r) / max(1, sum(k in r for r in last))
-               for k in ("loss", "contrastive_acc", "entropy", "online_acc") if any(k in r for r in last)}
-    monitored = [r for r in log.read() if r.get("event") == "monitor"]
-    best = max(monitored, key=lambda r: r["knn_acc"]) if monitored else None
-    if best:  # the best epoch is chosen on the test set: recorded, never reported as the result
-        summary["monitor"] = {"knn_acc_best_epoch": best["epoch"], "knn_acc_best": best["knn_acc"]}
-    return {"status": status, "step": step, "total_steps": total, "epochs": step / spe,
-            "train_seconds": elapsed, "train_images_per_s": images_seen / elapsed if elapsed else 0.0,
-            **summary.pop("monitor", {}), **{f"train_{k}": v for k, v in summary.items()}}
+    records = log.read()
+    out = {"status": status, "step": step, "total_steps": total, "epochs": step / spe,
+           "train_seconds": elapsed, "train_images_per_s": images_seen / elapsed if elapsed else 0.0}
+    # train_* summaries: means over the last epoch's step records
+    last = [r for r in records if "event" not in r][-max(1, spe // t.log_every):]
+    for k in ("loss", "contrastive_acc", "entropy", "online_acc"):
+        values = [r[k] for r in last if k in r]
+        if values:
+            out[f"train_{k}"] = sum(values) / len(values)
+    monitored = [r for r in records if r.get("event") == "monitor"]
+    if monitored:  # the best epoch is chosen on the test set: recorded, never reported as the result
+        best = max(monitored, key=lambda r: r["knn_acc"])
+        out.update(knn_acc_best=best["knn_acc"], knn_acc_best_epoch=best["epoch"])
+    return out
 
 
 def _epoch_record(recs: list[dict], step: int, spe: int) -> dict:
