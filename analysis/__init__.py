@@ -1,0 +1,1 @@
+"""Tables and figures regenerated from the result store, beside the paper's numbers."""

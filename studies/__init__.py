@@ -1,0 +1,1 @@
+"""Declarative studies: one module per table or figure of the paper; run.py is the CLI."""

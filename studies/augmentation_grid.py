@@ -1,0 +1,75 @@
+"""Figure 5: linear evaluation under individual or composed data augmentations.
+
+Seven operators, a 7x7 grid: the diagonal applies one operator, cell (row i, column j) applies i
+then j. The paper's asymmetric protocol: every image is first randomly cropped and resized (the
+`shared` op, applied once per image), then the studied operator(s) go to ONE branch and the other
+branch is the identity. `symmetric=True` applies the studied ops to both branches instead, with no
+shared crop. Row means form the figure's last column (analysis/augmentation_grid.py).
+
+Choices the paper leaves open (stated here and in the README):
+- crop: random resized crop with the preset's area range; flip is not part of any cell.
+- colour: the paper's colour distortion, jitter of strength 1 (p=0.8) then grayscale (p=0.2).
+- cutout: one square of side U(0.25, 0.5) of the image side, filled with 0, always applied.
+- sobel: Sobel gradient magnitude of the luma, per image scaled to [0, 1], always applied.
+- noise: additive Gaussian noise, sigma U(0.05, 0.15), always applied.
+- blur: Gaussian blur, sigma U(0.1, 2), kernel 10 % of the side, always applied (p=1, not 0.5).
+- rotate: 90, 180 or 270 degrees, always applied.
+"""
+from __future__ import annotations
+
+from simclr.config import RunConfig, op, replace
+
+from studies.presets import baseline, crop_scale
+
+TITLE = "Figure 5: augmentation pairs (7x7 grid, one-branch protocol)"
+OPERATORS = ("crop", "cutout", "color", "sobel", "noise", "blur", "rotate")
+
+
+def operator_ops(name: str, scale: tuple[float, float]) -> tuple:
+    """The op list of one studied operator."""
+    table = {
+        "crop": (op("crop", scale=scale),),
+        "cutout": (op("cutout"),),
+        "color": (op("color_jitter", strength=1.0), op("grayscale")),
+        "sobel": (op("sobel"),),
+        "noise": (op("noise"),),
+        "blur": (op("blur", p=1.0),),
+        "rotate": (op("rotate"),),
+    }
+    if name not in table:
+        raise ValueError(f"unknown operator {name!r}; choose from {', '.join(OPERATORS)}")
+    return table[name]
+
+
+def cell(base: RunConfig, first: str, second: str, symmetric: bool = False) -> RunConfig:
+    """The run of one grid cell: `first` then `second` (equal names: the operator alone)."""
+    scale = crop_scale(base)
+    studied = operator_ops(first, scale) + (operator_ops(second, scale) if second != first else ())
+    if symmetric:
+        return replace(base, **{"augment.shared": [], "augment.view1": list(studied),
+                                "augment.view2": list(studied)})
+    return replace(base, **{"augment.shared": [op("crop", scale=scale)], "augment.view1": list(studied),
+                            "augment.view2": []})
+
+
+def runs(preset: str = "tiny", data_root: str = "", operators=OPERATORS, symmetric: bool = False) -> list[RunConfig]:
+    """Every cell of the operators x operators grid (len(operators)**2 runs)."""
+    base = baseline(preset, data_root)
+    return [cell(base, a, b, symmetric) for a in operators for b in operators]
+
+
+def cell_of(config_row: dict) -> tuple[str, str]:
+    """(first, second) operator names of a stored run, from its flattened config (load_results row)."""
+    import json
+
+    names = [o["op"] for o in json.loads(config_row["config.augment.view1"])]
+    found = []
+    i = 0
+    while i < len(names):  # colour is two ops (jitter, grayscale): read it back as one operator
+        if names[i] == "color_jitter":
+            found.append("color")
+            i += 2
+        else:
+            found.append(names[i])
+            i += 1
+    return (found[0], found[-1])

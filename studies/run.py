@@ -1,0 +1,164 @@
+"""python studies/run.py <study> [--preset P] [--results DIR] [--seeds N] [--set key=value ...] [--dry-run]
+
+Expands a study into run configs and hands each to a launcher (local: one after another, or in N
+worker processes). Rerunning continues a study: finished runs are skipped, started runs resume.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
+
+import simclr  # noqa: E402
+from simclr.config import ConfigError, parse_value, replace, total_steps  # noqa: E402
+
+STUDIES = ("augmentation_grid",)
+# training-set sizes for --dry-run where the data is not read (folder: assumed to be CIFAR-10)
+TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "stl10": 5_000, "folder": 50_000, "imagenet": 1_281_167}
+
+
+def load_study(name: str):
+    if name not in STUDIES:
+        raise SystemExit(f"unknown study {name!r}; available: {', '.join(STUDIES)} (python studies/run.py --list)")
+    return importlib.import_module(f"studies.{name}")
+
+
+def expand(study, preset: str, data_root: str, seeds: int, sets: list[str], **options) -> list:
+    """The study's runs, each repeated over seeds, with --set overrides applied to every run."""
+    overrides = {}
+    for item in sets:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, text = item.split("=", 1)
+        overrides[key] = parse_value(text)
+    configs = []
+    for cfg in study.runs(preset, data_root, **options):
+        for seed in range(seeds):
+            configs.append(replace(cfg, **{**overrides, "seed": cfg.seed + seed}))
+    ids = [c.run_id for c in configs]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("the study expands to duplicate runs; check its grid and --set overrides")
+    return configs
+
+
+def train_flops_per_image(cfg) -> float:
+    """Forward + backward FLOPs of one image's two views (backward counted as 2x forward)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from simclr.models import build_model
+
+    model = build_model(cfg, 10).eval()
+    x = torch.rand(2, 3, cfg.data.image_size, cfg.data.image_size)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return 3.0 * counter.get_total_flops()
+
+
+def dry_run(configs, num_train: int | None, throughput: float) -> None:
+    flops, images = 0.0, 0
+    per_image: dict[tuple, float] = {}
+    for cfg in configs:
+        n = num_train or cfg.data.num_train
+        steps = total_steps(cfg, n)
+        images += steps * cfg.train.batch_size
+        key = (cfg.encoder, cfg.head, cfg.data.image_size)
+        if key not in per_image:
+            per_image[key] = train_flops_per_image(cfg)
+        flops += steps * cfg.train.batch_size * per_image[key]
+        print(f"{cfg.run_id}  steps={steps}  {_describe(cfg)}")
+    print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP; "
+          f"at {throughput:,.0f} images/s: {images / throughput / 3600:,.2f} hours")
+
+
+def _describe(cfg) -> str:
+    names = lambda ops: "+".join(o.name for o in ops) or "identity"
+    a = cfg.augment
+    shared = f"shared={names(a.shared)} " if a.shared else ""
+    return f"{shared}view1={names(a.view1)} view2={names(a.view2)} seed={cfg.seed}"
+
+
+def _run_one(cfg, results: str, threads: int) -> dict:
+    if threads:
+        cfg = replace(cfg, **{"train.threads": threads, "train.progress": False})
+    try:
+        return simclr.run(cfg, results)
+    except Exception as err:  # one failed run must not stop the study; the reason is kept
+        return {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()}
+
+
+def launch_local(configs, results: str, workers: int = 1) -> list[dict]:
+    """Runs one after another, or in `workers` processes sharing the CPU threads evenly."""
+    if workers <= 1:
+        out = []
+        for i, cfg in enumerate(configs):
+            print(f"[{i + 1}/{len(configs)}] {cfg.run_id} {_describe(cfg)}", file=sys.stderr, flush=True)
+            out.append(_run_one(cfg, results, 0))
+        return out
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_run_one, cfg, results, threads) for cfg in configs]
+        return [f.result() for f in as_completed(futures)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python studies/run.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("study", nargs="?")
+    ap.add_argument("--list", action="store_true", help="list the studies")
+    ap.add_argument("--preset", default="tiny", help="tiny | cpu | cifar10 | imagenet")
+    ap.add_argument("--data-root", default="", help="data set folder (cpu, imagenet presets)")
+    ap.add_argument("--results", default="", help="result store (default results/<study>/<preset>)")
+    ap.add_argument("--seeds", type=int, default=1, help="repeat every run with this many seeds")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override every run")
+    ap.add_argument("--launcher", default="local", choices=["local"])
+    ap.add_argument("--workers", type=int, default=1, help="local: runs at once (threads split evenly)")
+    ap.add_argument("--operators", default="", help="augmentation_grid: comma-separated sub-grid")
+    ap.add_argument("--symmetric", action="store_true", help="augmentation_grid: ops on both branches")
+    ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
+    ap.add_argument("--throughput", type=float, default=980.0,
+                    help="images/s assumed by --dry-run (980: tiny/cpu preset on a 2-core CPU, measured)")
+    args = ap.parse_args(argv)
+    if args.list or not args.study:
+        for name in STUDIES:
+            print(f"{name:20s} {load_study(name).TITLE}")
+        return 0
+    study = load_study(args.study)
+    options = {}
+    if args.study == "augmentation_grid":
+        if args.operators:
+            options["operators"] = tuple(args.operators.split(","))
+        options["symmetric"] = args.symmetric
+    try:
+        configs = expand(study, args.preset, args.data_root, args.seeds, args.set, **options)
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    results = args.results or f"results/{args.study}/{args.preset}"
+    if args.dry_run:
+        dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput)
+        return 0
+    outcomes = launch_local(configs, results, args.workers)
+    failed = [o for o in outcomes if o.get("status") == "failed"]
+    for o in failed:
+        print(f"run {o['run_id']} failed: {o['error']}", file=sys.stderr)
+    print(f"{len(outcomes) - len(failed)}/{len(outcomes)} runs finished in {results}", file=sys.stderr)
+    try:
+        analysis = importlib.import_module(f"analysis.{args.study}")
+        for path in analysis.make(results):
+            print(f"wrote {path}", file=sys.stderr)
+    except ModuleNotFoundError:
+        pass
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
