@@ -1,5 +1,6 @@
 """Studies expand into the right unique, valid runs; a tiny study runs through the CLI and analysis."""
 import json
+import os
 
 import pytest
 
@@ -76,3 +77,13 @@ def test_unknown_study_and_bad_set():
     with pytest.raises(SystemExit, match="unknown study"):
         main(["figure99"])
     assert main(["augmentation_grid", "--set", "loss.temperature=0", "--dry-run"]) == 2
+
+
+def test_two_local_workers_finish_every_run(tmp_path):
+    args = ["augmentation_grid", "--operators", "crop,color", "--workers", "2", "--results", str(tmp_path)]
+    args += [a for s in FAST for a in ("--set", s)]
+    assert main(args) == 0
+    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
+    assert len(metrics) == 4 and all(m["status"] == "completed" for m in metrics)
+    env = json.loads(next(tmp_path.glob("*/env.json")).read_text())
+    assert env["hardware"]["torch_threads"] == max(1, os.cpu_count() // 2)   # the cores split between workers
