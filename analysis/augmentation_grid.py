@@ -62,7 +62,10 @@ def make(results_dir: str | Path) -> list[Path]:
     ax.axvline(len(grid.columns) - 1, color="white", lw=6)  # sets the row-mean column apart
     ax.set_xlabel("2nd transformation")
     ax.set_ylabel("1st transformation")
-    ax.set_title("Figure 5: one branch transformed, the other identity")
+    df = load_results(results_dir)
+    both = (df.get("config.augment.view2", pd.Series(dtype=str)) != "[]").any()
+    ax.set_title("Figure 5 (symmetric: both branches transformed)" if both
+                 else "Figure 5: one branch transformed, the other identity")
     fig.tight_layout()
     paths = [out / "figure5.png", out / "figure5.pdf", out / "figure5.md", out / "figure5.csv"]
     fig.savefig(paths[0], dpi=150)
