@@ -1,5 +1,5 @@
 # Two entry points, each doing all set-up into .venv on a fresh machine:
-#   make quickstart   one tiny pretrain + evaluate run on the built-in data, result printed
+#   make quickstart   Figure 5 on the built-in data: a 2x2 sub-grid (crop, colour), heatmap written
 #   make test         the test suite (what CI runs)
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 quickstart: $(VENV)/.installed
-	$(PY) -m simclr configs/tiny.yaml --results results/quickstart
+	$(PY) studies/run.py augmentation_grid --operators crop,color --symmetric --results results/quickstart
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests

@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         analysis = importlib.import_module(f"analysis.{args.study}")
         for path in analysis.make(results):
             print(f"wrote {path}", file=sys.stderr)
+            if path.suffix == ".md":
+                print(path.read_text())
     except ModuleNotFoundError:
         pass
     return 1 if failed else 0
