@@ -340,6 +340,35 @@ def apply_rotate(x, params):
     return x
 
 
+# ---- autoaugment ----------------------------------------------------------------------------------
+
+AUTOAUGMENT_POLICIES = ("imagenet", "cifar10", "svhn")
+
+
+def sample_autoaugment(shape, generator, *, policy="imagenet", p=1.0):
+    """Table 1's AutoAugment column: torchvision's learned policy (one of two sub-policy ops per image),
+    per image on uint8 as the policy was searched. Each image gets a seed drawn from our generator."""
+    seeds = torch.randint(0, 2**62, (shape[0],), generator=generator, device=generator.device)
+    return {"apply": _mask(shape, generator, p), "seed": seeds.cpu(), "policy": policy}
+
+
+def apply_autoaugment(x, params):
+    from torchvision.transforms import v2
+
+    policy = v2.AutoAugment(v2.AutoAugmentPolicy(params["policy"]))
+
+    def per_image(x, idx):
+        u8 = (x * 255).round_().to(torch.uint8)
+        out = torch.empty_like(u8)
+        with torch.random.fork_rng(devices=[]):  # torchvision draws from the global generator
+            for i, j in enumerate(idx.tolist()):
+                torch.manual_seed(int(params["seed"][j]))
+                out[i] = policy(u8[i])
+        return out.float().div_(255)
+
+    return _on(x, params["apply"], per_image)
+
+
 # ---- table, validation, entry point ---------------------------------------------------------------
 
 def _op(sample, apply):
@@ -357,6 +386,7 @@ OPS = {
     "sobel": _op(sample_sobel, apply_sobel),
     "noise": _op(sample_noise, apply_noise),
     "rotate": _op(sample_rotate, apply_rotate),
+    "autoaugment": _op(sample_autoaugment, apply_autoaugment),
 }
 
 
@@ -406,6 +436,8 @@ def check_op(name, params):
         need(_num(q["value"]), "value must be a number")
     elif name == "noise":
         need(_pair(q["sigma"], 0, math.inf), "sigma must be (min, max) with 0 <= min <= max")
+    elif name == "autoaugment":
+        need(q["policy"] in AUTOAUGMENT_POLICIES, f"policy must be one of {', '.join(AUTOAUGMENT_POLICIES)}")
 
 
 def augment(x, name, generator, **params):

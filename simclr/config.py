@@ -158,6 +158,9 @@ class EvalConfig:
     finetune_epochs: int = 0       # 0: the paper's rule, 60 epochs on <= 1 % of labels, 30 above
     finetune_lr: float = 0.05      # per 256 examples, Nesterov SGD, no weight decay, crop+flip views
     transform_probe: bool = False  # Table 3: predict the applied transformation from h and from g(h)
+    on_z: bool = False             # Figure 8: kNN and linear probe on z = g(h) too (knn_z_acc, linear_z_acc)
+    transfer: tuple[str, ...] = ()  # Table 8: linear probe of h on other data sets: "cifar100", "folder:/path"
+    transfer_finetune: bool = False  # Table 8: also fine-tune the whole encoder on each transfer set
     probe_epochs: int = 30
 
 
@@ -372,6 +375,13 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
             e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")
     if ev.finetune_epochs < 0 or ev.knn_every_epochs < 0:
         e.append("eval.finetune_epochs and eval.knn_every_epochs must be >= 0")
+    for spec in ev.transfer:
+        name, _, root = spec.partition(":")
+        if name not in data.DATASETS or name == "imagenet":
+            e.append(f"eval.transfer: {spec!r} names no in-memory data set; use one of "
+                     f"{', '.join(n for n in data.DATASETS if n != 'imagenet')}, a folder as 'folder:/path'")
+        elif name == "folder" and not root:
+            e.append(f"eval.transfer: {spec!r} needs its tree, e.g. 'folder:/data/pets' (train/ and test/ inside)")
     if e:
         raise ConfigError(_format(e))
     return cfg

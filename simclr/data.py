@@ -69,6 +69,24 @@ def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int 
     return _load_torchvision(name, root or os.path.join(_cache_base(cache_dir), "datasets"), image_size, download)
 
 
+# The built-in set's transfer target: new images (another seed) under a shifted distribution (three times
+# the clutter, larger items), the same ten shape classes, as CIFAR-10 -> STL-10 keeps its classes.
+SYNTHETIC_TRANSFER = {"seed_offset": 1000, "clutter": 24, "clutter_size": (0.06, 0.15)}
+
+
+def transfer_splits(spec: str, data_cfg) -> Splits:
+    """The data set named by an eval.transfer entry ("cifar100", "folder:/path"), at the pretraining
+    image size and with the pretraining data's cache and download settings."""
+    name, _, root = spec.partition(":")
+    d = data_cfg
+    if name == "synthetic":
+        s = SYNTHETIC_TRANSFER
+        return load_splits(name, image_size=d.image_size, num_train=d.num_train, num_test=d.num_test,
+                           seed=d.seed + s["seed_offset"], clutter=s["clutter"], clutter_size=s["clutter_size"])
+    return load_splits(name, root=root, image_size=d.image_size, cache_dir=d.cache_dir or None,
+                       download=d.download)
+
+
 # ---- torchvision data sets ----
 
 def _load_torchvision(name: str, root: str, image_size: int, download: bool) -> Splits:

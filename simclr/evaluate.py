@@ -6,17 +6,20 @@
 - online: the classifier trained on stop-gradient(h) during pretraining, on the test set.
 - finetune: the whole encoder + a new linear layer trained on a fixed class-balanced label subset.
 - transform probe (Table 3): an MLP predicting which transformation was applied, from h and from g(h).
+- on_z (Figure 8): kNN and linear probe on z = g(h) as well as on h.
+- transfer (Table 8): linear probe (and optionally fine-tuning) of h on other data sets.
 """
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from simclr import augment, views
-from simclr.data import InMemory, label_subset
+from simclr.data import InMemory, label_subset, transfer_splits
 from simclr.optim import lr_at, scaled_lr, set_lr
 from simclr.train import autocast
 
@@ -193,13 +196,17 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
     out: dict[str, float] = {}
     train_h = extract(model.encoder, splits.train_images, device, t.precision, channels_last=t.channels_last)
     test_h = extract(model.encoder, splits.test_images, device, t.precision, channels_last=t.channels_last)
-    if ev.knn:
-        out["knn_acc"] = knn_accuracy(train_h, splits.train_labels, test_h, splits.test_labels,
-                                      splits.num_classes, ev.knn_k, ev.knn_temperature)
-    if ev.linear:
-        out["linear_acc"] = linear_probe(train_h, splits.train_labels, test_h, splits.test_labels,
-                                         splits.num_classes, ev.linear_epochs, ev.linear_lr,
-                                         ev.linear_batch_size, cfg.seed)
+    reps = {"": (train_h, test_h)}
+    if ev.on_z:  # z = g(h), the projection head's output (Figure 8 compares it with h)
+        reps["_z"] = tuple(_project(model.head, h, device) for h in (train_h, test_h))
+    for tag, (tr, te) in reps.items():
+        if ev.knn:
+            out[f"knn{tag}_acc"] = knn_accuracy(tr, splits.train_labels, te, splits.test_labels,
+                                                splits.num_classes, ev.knn_k, ev.knn_temperature)
+        if ev.linear:
+            out[f"linear{tag}_acc"] = linear_probe(tr, splits.train_labels, te, splits.test_labels,
+                                                   splits.num_classes, ev.linear_epochs, ev.linear_lr,
+                                                   ev.linear_batch_size, cfg.seed)
     if t.online_head or t.method == "supervised":
         key = "supervised_acc" if t.method == "supervised" else "online_acc"
         out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)
@@ -209,6 +216,33 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
                                                      ev.finetune_lr, 256, device, t.precision, cfg.seed)
     if ev.transform_probe:
         out.update(transform_probe(model, splits, device, t.precision, ev.probe_epochs, cfg.seed))
+    for spec in ev.transfer:
+        out.update(transfer(cfg, model, spec, device))
+    return out
+
+
+@torch.no_grad()
+def _project(head: nn.Module, h: torch.Tensor, device, batch_size: int = 4096) -> torch.Tensor:
+    """z = g(h) in eval mode, from cached h (float32, CPU)."""
+    head.eval()
+    return torch.cat([head(h[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(h), batch_size)])
+
+
+def transfer(cfg, model, spec: str, device) -> dict[str, float]:
+    """Table 8: linear probe of frozen h on another data set (and, if asked, fine-tuning on all its
+    labels), at the pretraining image size. Keys transfer_<name>_linear_acc / _finetune_acc."""
+    ev, t = cfg.eval, cfg.train
+    target = transfer_splits(spec, cfg.data)
+    name = spec.partition(":")[0] if not spec.startswith("folder:") else "folder_" + Path(spec[7:]).name
+    tr = extract(model.encoder, target.train_images, device, t.precision, channels_last=t.channels_last)
+    te = extract(model.encoder, target.test_images, device, t.precision, channels_last=t.channels_last)
+    out = {f"transfer_{name}_linear_acc": linear_probe(tr, target.train_labels, te, target.test_labels,
+                                                       target.num_classes, ev.linear_epochs, ev.linear_lr,
+                                                       ev.linear_batch_size, cfg.seed)}
+    if ev.transfer_finetune:
+        epochs = ev.finetune_epochs or 30
+        out[f"transfer_{name}_finetune_acc"] = finetune(model, target, 1.0, epochs, ev.finetune_lr, 256,
+                                                        device, t.precision, cfg.seed)
     return out
 
 

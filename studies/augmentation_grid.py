@@ -22,6 +22,8 @@ from simclr.config import RunConfig, op, replace
 from studies.presets import baseline, crop_scale
 
 TITLE = "Figure 5: augmentation pairs (7x7 grid, one-branch protocol)"
+PAPER = "Figure 5"
+PRESETS = ("tiny", "cpu", "cifar10", "imagenet")
 OPERATORS = ("crop", "cutout", "color", "sobel", "noise", "blur", "rotate")
 
 
@@ -52,24 +54,11 @@ def cell(base: RunConfig, first: str, second: str, symmetric: bool = False) -> R
                             "augment.view2": []})
 
 
-def runs(preset: str = "tiny", data_root: str = "", operators=OPERATORS, symmetric: bool = False) -> list[RunConfig]:
+def arms(preset: str = "tiny", data_root: str = "", operators=OPERATORS,
+         symmetric: bool = False) -> list[tuple[dict, RunConfig]]:
     """Every cell of the operators x operators grid (len(operators)**2 runs)."""
+    unknown = [o for o in operators if o not in OPERATORS]
+    if unknown:
+        raise ValueError(f"unknown operator(s) {unknown}; choose from {', '.join(OPERATORS)}")
     base = baseline(preset, data_root)
-    return [cell(base, a, b, symmetric) for a in operators for b in operators]
-
-
-def cell_of(config_row: dict) -> tuple[str, str]:
-    """(first, second) operator names of a stored run, from its flattened config (load_results row)."""
-    import json
-
-    names = [o["op"] for o in json.loads(config_row["config.augment.view1"])]
-    found = []
-    i = 0
-    while i < len(names):  # colour is two ops (jitter, grayscale): read it back as one operator
-        if names[i] == "color_jitter":
-            found.append("color")
-            i += 2
-        else:
-            found.append(names[i])
-            i += 1
-    return (found[0], found[-1])
+    return [({"first": a, "second": b}, cell(base, a, b, symmetric)) for a in operators for b in operators]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 import traceback
@@ -17,9 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
 
 import simclr  # noqa: E402
-from simclr.config import ConfigError, parse_value, replace, total_steps  # noqa: E402
+from simclr.config import ConfigError, replace, total_steps  # noqa: E402
+from studies import common  # noqa: E402
 
-STUDIES = ("augmentation_grid",)
+STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
+           "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix")
 # training-set sizes for --dry-run where the data is not read (folder: assumed to be CIFAR-10)
 TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "stl10": 5_000, "folder": 50_000, "imagenet": 1_281_167}
 
@@ -30,22 +33,25 @@ def load_study(name: str):
     return importlib.import_module(f"studies.{name}")
 
 
-def expand(study, preset: str, data_root: str, seeds: int, sets: list[str], **options) -> list:
-    """The study's runs, each repeated over seeds, with --set overrides applied to every run."""
-    overrides = {}
-    for item in sets:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        key, text = item.split("=", 1)
-        overrides[key] = parse_value(text)
-    configs = []
-    for cfg in study.runs(preset, data_root, **options):
-        for seed in range(seeds):
-            configs.append(replace(cfg, **{**overrides, "seed": cfg.seed + seed}))
-    ids = [c.run_id for c in configs]
-    if len(set(ids)) != len(ids):
-        raise ConfigError("the study expands to duplicate runs; check its grid and --set overrides")
-    return configs
+def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets=(), **options) -> list:
+    """The study's distinct runs, each arm repeated over seeds, with --set overrides applied."""
+    return common.runs([(e["labels"], e["config"]) for e in common.expand(study, preset, data_root, seeds,
+                                                                          sets, **options)])
+
+
+def study_options(study, args) -> dict:
+    """The study-specific flags that were given, checked against what the study accepts."""
+    given = {"operators": tuple(args.operators.split(",")) if args.operators else None,
+             "symmetric": args.symmetric or None, "grid": args.grid or None}
+    accepted = inspect.signature(study.arms).parameters
+    options = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name not in accepted:
+            raise ValueError(f"--{name} does not apply to this study")
+        options[name] = value
+    return options
 
 
 def train_flops_per_image(cfg) -> float:
@@ -123,29 +129,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="local: runs at once (threads split evenly)")
     ap.add_argument("--operators", default="", help="augmentation_grid: comma-separated sub-grid")
     ap.add_argument("--symmetric", action="store_true", help="augmentation_grid: ops on both branches")
+    ap.add_argument("--grid", default="", help="loss_functions: small | full tuning grid (default by preset)")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
     ap.add_argument("--throughput", type=float, default=980.0,
                     help="images/s assumed by --dry-run (980: tiny/cpu preset on a 2-core CPU, measured)")
     args = ap.parse_args(argv)
+    argv_used = list(sys.argv[1:] if argv is None else argv)
     if args.list or not args.study:
         for name in STUDIES:
             print(f"{name:20s} {load_study(name).TITLE}")
         return 0
     study = load_study(args.study)
-    options = {}
-    if args.study == "augmentation_grid":
-        if args.operators:
-            options["operators"] = tuple(args.operators.split(","))
-        options["symmetric"] = args.symmetric
     try:
-        configs = expand(study, args.preset, args.data_root, args.seeds, args.set, **options)
+        entries = common.expand(study, args.preset, args.data_root, args.seeds, args.set,
+                                **study_options(study, args))
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    configs = common.runs([(e["labels"], e["config"]) for e in entries])
     results = args.results or f"results/{args.study}/{args.preset}"
     if args.dry_run:
         dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput)
         return 0
+    try:
+        common.write_manifest(results, common.manifest(args.study, args.preset, entries, argv_used))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     outcomes = launch_local(configs, results, args.workers)
     failed = [o for o in outcomes if o.get("status") == "failed"]
     for o in failed:

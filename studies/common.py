@@ -1,0 +1,87 @@
+"""What every study shares: arms (run configs with the labels of the cell they fill), seeds, overrides,
+and the study manifest that tells the analysis which run fills which cell.
+
+A study module defines TITLE, PAPER (the table or figure), PRESETS (where it can run) and
+`arms(preset, data_root, **options) -> [(labels, RunConfig), ...]`: a pure function of the preset. One
+run may fill several cells (the appendix's baseline is the "with flip" arm and the "no blur" arm).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from simclr.config import ConfigError, RunConfig, parse_value, replace
+from simclr.store import read_json, write_json
+
+MANIFEST = "study.json"
+
+
+def runs(arms: list[tuple[dict, RunConfig]]) -> list[RunConfig]:
+    """The distinct run configs of a list of arms, in order."""
+    seen, out = set(), []
+    for _, cfg in arms:
+        if cfg.run_id not in seen:
+            seen.add(cfg.run_id)
+            out.append(cfg)
+    return out
+
+
+def check_preset(study, preset: str) -> None:
+    if preset not in study.PRESETS:
+        raise ValueError(f"study {study.__name__.split('.')[-1]} cannot run at preset {preset!r}: "
+                         f"{getattr(study, 'PRESET_NOTE', '')} choose one of {', '.join(study.PRESETS)}")
+
+
+def parse_sets(sets: list[str]) -> dict:
+    overrides = {}
+    for item in sets:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.threads=1")
+        key, text = item.split("=", 1)
+        overrides[key] = parse_value(text)
+    return overrides
+
+
+def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets: list[str] = (),
+           **options) -> list[dict]:
+    """Entries {"labels", "seed", "config"}: every arm repeated over seeds, --set overrides applied."""
+    check_preset(study, preset)
+    if seeds < 1:
+        raise ValueError(f"--seeds {seeds}: must be >= 1")
+    overrides = parse_sets(list(sets))
+    entries = []
+    for labels, cfg in study.arms(preset, data_root, **options):
+        for s in range(seeds):
+            run = replace(cfg, **{**overrides, "seed": cfg.seed + s})
+            entries.append({"labels": labels, "seed": run.seed, "config": run})
+    return entries
+
+
+def manifest(study_name: str, preset: str, entries: list[dict], argv: list[str]) -> dict:
+    return {"study": study_name, "preset": preset, "argv": argv,
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "arms": [{"run_id": e["config"].run_id, "seed": e["seed"], "labels": e["labels"]} for e in entries]}
+
+
+def write_manifest(results: str | Path, new: dict) -> Path:
+    """Record which run fills which cell. A rerun with other options or overrides adds its arms to the
+    ones already recorded, so no finished run is orphaned."""
+    path = Path(results) / MANIFEST
+    if path.exists():
+        old = read_json(path)
+        if old.get("study") != new["study"]:
+            raise ValueError(f"{path} belongs to study {old.get('study')!r}, not {new['study']!r}: "
+                             "pass another --results directory")
+        seen = {(a["run_id"], json.dumps(a["labels"], sort_keys=True)) for a in new["arms"]}
+        kept = [a for a in old["arms"] if (a["run_id"], json.dumps(a["labels"], sort_keys=True)) not in seen]
+        new = {**new, "arms": kept + new["arms"], "history": old.get("history", []) + [
+            {k: old[k] for k in ("argv", "written") if k in old}]}
+    Path(results).mkdir(parents=True, exist_ok=True)
+    write_json(path, new)
+    return path
+
+
+def read_manifest(results: str | Path) -> dict | None:
+    path = Path(results) / MANIFEST
+    return read_json(path) if path.exists() else None
