@@ -1,13 +1,12 @@
-"""Figure 5 from stored results: heatmap of accuracy per (first, second) operator, with the row means.
+"""Figure 5 from stored results: heatmap of accuracy per (first, second) operator with the row means,
+and the agreement report on the paper's claims (the paper gives this figure as a picture only).
 
 python analysis/augmentation_grid.py [--results results/augmentation_grid/tiny]
 
-Reads only the result store (load_results). Writes figure5.{png,pdf} and figure5.{md,csv} beside the
-results. Cells show linear-probe top-1 when the runs have it, kNN otherwise; missing cells are listed.
+Writes figure5.{png,pdf} and figure5.{md,tex,csv} beside the results.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,69 +14,76 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pandas as pd  # noqa: E402
 
-from simclr import load_results  # noqa: E402
-from studies.augmentation_grid import OPERATORS, cell_of  # noqa: E402
+from analysis import common  # noqa: E402
+from studies.augmentation_grid import OPERATORS  # noqa: E402
+
+STUDY = "augmentation_grid"
 
 
 def table(results_dir: str | Path) -> tuple[pd.DataFrame, str, list[str]]:
-    """(grid of mean accuracy, metric name, notes on what is missing)."""
-    df = load_results(results_dir)
-    notes = []
+    """(grid of mean accuracy with a row-mean column, metric name, notes on what is missing)."""
+    df, notes = common.load(results_dir, STUDY)
     if df.empty:
-        return pd.DataFrame(), "", [f"no runs under {results_dir}: run python studies/run.py augmentation_grid"]
-    done = df[df["status"] == "completed"].copy()
-    for _, r in df[df["status"] != "completed"].iterrows():
-        notes.append(f"run {r['run_id']} is {r['status']}: rerun the study to finish it")
-    if done.empty:
-        return pd.DataFrame(), "", notes + ["no completed runs yet"]
-    metric = "linear_acc" if "linear_acc" in done and done["linear_acc"].notna().all() else "knn_acc"
-    done[["first", "second"]] = [cell_of(r) for _, r in done.iterrows()]
-    grid = done.groupby(["first", "second"])[metric].mean().unstack("second")
+        return pd.DataFrame(), "", notes
+    metric = common.metric_for(df)
+    s = common.summary(df, ["first", "second"], metric)
+    grid = s.pivot(index="first", columns="second", values="mean")
     rows = [o for o in OPERATORS if o in grid.index]
     cols = [o for o in OPERATORS if o in grid.columns]
-    grid = grid.loc[rows, cols]
-    missing = [f"{a} then {b}" for a in rows for b in cols if pd.isna(grid.loc[a, b])]
-    if missing:
-        notes.append(f"missing cells: {', '.join(missing)}")
+    grid = grid.loc[rows, cols].astype(float)
     grid["row mean"] = grid[cols].mean(axis=1)
     return grid, metric, notes
 
 
+def claims(grid: pd.DataFrame) -> list[common.Claim]:
+    ops = [c for c in grid.columns if c != "row mean"]
+    if grid.empty or len(ops) < 2:
+        return [common.Claim("no single operator suffices; composition helps", None, "fewer than 2 operators")]
+    diag = pd.Series({o: grid.loc[o, o] for o in ops})
+    off = pd.Series({f"{a} then {b}": grid.loc[a, b] for a in ops for b in ops if a != b})
+    out = [common.greater(off.max(), diag.max(), f"best composition ({off.idxmax() if off.notna().any() else '-'})",
+                          f"best single operator ({diag.idxmax() if diag.notna().any() else '-'})"),
+           common.greater(off.mean(), diag.mean(), "mean over compositions", "mean over single operators")]
+    if {"crop", "color"} <= set(ops):
+        pair = max(grid.loc["crop", "color"], grid.loc["color", "crop"])
+        rest = off.drop(["crop then color", "color then crop"])
+        if rest.empty:
+            rest = diag
+        out.append(common.greater(pair, rest.max(), "crop + colour (either order)", "every other cell"))
+    return out
+
+
 def make(results_dir: str | Path) -> list[Path]:
-    """Write the heatmap and the table; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     out = Path(results_dir)
     grid, metric, notes = table(results_dir)
     for note in notes:
         print(note, file=sys.stderr)
     if grid.empty:
         return []
-    fig, ax = plt.subplots(figsize=(1.1 * grid.shape[1] + 2, 0.9 * grid.shape[0] + 1.5))
+    fig, axes = common.figure(size=(1.1 * grid.shape[1] + 2, 0.9 * grid.shape[0] + 1.5))
+    ax = axes[0, 0]
+    import seaborn as sns
+
     sns.heatmap(grid, annot=True, fmt=".1f", cmap="Greens", cbar_kws={"label": f"{metric} (%)"}, ax=ax)
     ax.axvline(len(grid.columns) - 1, color="white", lw=6)  # sets the row-mean column apart
     ax.set_xlabel("2nd transformation")
     ax.set_ylabel("1st transformation")
-    df = load_results(results_dir)
-    both = (df.get("config.augment.view2", pd.Series(dtype=str)) != "[]").any()
+    df, _ = common.load(results_dir, STUDY)
+    both = (df.get("config.augment.view2", pd.Series(dtype=str)).dropna() != "[]").any()
     ax.set_title("Figure 5 (symmetric: both branches transformed)" if both
                  else "Figure 5: one branch transformed, the other identity")
-    fig.tight_layout()
-    paths = [out / "figure5.png", out / "figure5.pdf", out / "figure5.md", out / "figure5.csv"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
-    plt.close(fig)
-    paths[2].write_text(f"Figure 5, {metric} (%), mean over seeds\n\n" + grid.round(1).to_markdown() + "\n")
-    grid.to_csv(paths[3])
-    return paths
+    paths = common.save_figure(fig, out, "figure5")
+    # missing or diverged cells say so in the table (the heatmap leaves them blank)
+    states = common.summary(df, ["first", "second"], metric).pivot(index="first", columns="second", values="state")
+    shown = grid.round(1).astype(object)
+    for a in shown.index:
+        for b in shown.columns:
+            if pd.isna(grid.loc[a, b]):
+                shown.loc[a, b] = states.loc[a, b] if b in states.columns else "-"
+    shown = shown.reset_index().rename(columns={"first": "1st \\ 2nd"})
+    paths += common.write_table(shown, out, "figure5", f"Figure 5, {metric} (%), mean over seeds")
+    return paths + common.write_report(out, STUDY, "Figure 5", metric, claims(grid), None, notes)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--results", default="results/augmentation_grid/tiny")
-    for p in make(ap.parse_args().results):
-        print(p)
+    common.cli(STUDY, make)

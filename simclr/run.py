@@ -13,7 +13,7 @@ import torch
 
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
-from simclr.data import FolderStream, InMemory, load_splits, pretraining_stream
+from simclr.data import FolderStream, InMemory, load_splits, pretraining_stream, transfer_splits
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, environment, read_json, write_json
@@ -63,6 +63,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dic
     splits = load_data(cfg)  # before the run directory exists: a bad data.root leaves no stub run
     streamed = isinstance(splits.train_images, FolderStream)
     config_mod.check_against_data(cfg, len(splits.train_labels), None if streamed else splits.train_labels)
+    for spec in cfg.eval.transfer:  # a transfer set that cannot be read must fail now, not after pretraining
+        transfer_splits(spec, cfg.data)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", to_dict(cfg))
@@ -92,4 +94,5 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dic
     metrics["seconds"] = time.perf_counter() - t0
     write_json(metrics_path, metrics)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    (run_dir / "error.json").unlink(missing_ok=True)  # an earlier failed attempt
     return metrics

@@ -121,10 +121,22 @@ def environment(seed: int, device: torch.device) -> dict:
     return env
 
 
+def record_failure(run_dir: Path, cfg, failure: dict) -> None:
+    """error.json (and config.json if the run never started) so the store shows the run as failed, with
+    its reason; a later successful attempt removes error.json."""
+    from simclr.config import to_dict
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        write_json(run_dir / "config.json", to_dict(cfg))
+    write_json(run_dir / "error.json", failure)
+
+
 def load_results(results_dir: str | Path) -> pd.DataFrame:
     """One row per run directory under results_dir: flattened config (config.*) and final metrics.
 
-    Runs without metrics.json (unfinished) appear with status "incomplete" so a table can say what is missing.
+    Runs without metrics.json appear with status "failed" (error.json holds why) or "incomplete" (started,
+    not finished) so a table can say what is missing.
     """
     rows = []
     for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
@@ -136,6 +148,9 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
         metrics_path = run_dir / "metrics.json"
         if metrics_path.exists():
             row.update(read_json(metrics_path))
+        elif (run_dir / "error.json").exists():
+            err = read_json(run_dir / "error.json")
+            row.update(status="failed", error=err.get("error", ""))
         else:
             row["status"] = "incomplete"
         rows.append(row)

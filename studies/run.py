@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studi
 
 import simclr  # noqa: E402
 from simclr.config import ConfigError, replace, total_steps  # noqa: E402
+from simclr.store import record_failure  # noqa: E402
 from studies import common  # noqa: E402
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
@@ -68,7 +69,7 @@ def train_flops_per_image(cfg) -> float:
     return 3.0 * counter.get_total_flops()
 
 
-def dry_run(configs, num_train: int | None, throughput: float) -> None:
+def dry_run(configs, num_train: int | None, throughput: float, labels: dict | None = None) -> None:
     flops, images = 0.0, 0
     per_image: dict[tuple, float] = {}
     for cfg in configs:
@@ -79,16 +80,25 @@ def dry_run(configs, num_train: int | None, throughput: float) -> None:
         if key not in per_image:
             per_image[key] = train_flops_per_image(cfg)
         flops += steps * cfg.train.batch_size * per_image[key]
-        print(f"{cfg.run_id}  steps={steps}  {_describe(cfg)}")
+        print(f"{cfg.run_id}  steps={steps}  {_describe(cfg, labels)}")
     print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP; "
           f"at {throughput:,.0f} images/s: {images / throughput / 3600:,.2f} hours")
 
 
-def _describe(cfg) -> str:
+def _describe(cfg, labels: dict | None = None) -> str:
+    """The cell(s) a run fills, as the study labels them."""
+    if labels and cfg.run_id in labels:
+        return labels[cfg.run_id]
     names = lambda ops: "+".join(o.name for o in ops) or "identity"
-    a = cfg.augment
-    shared = f"shared={names(a.shared)} " if a.shared else ""
-    return f"{shared}view1={names(a.view1)} view2={names(a.view2)} seed={cfg.seed}"
+    return f"view1={names(cfg.augment.view1)} view2={names(cfg.augment.view2)} seed={cfg.seed}"
+
+
+def cell_labels(entries: list[dict]) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    for e in entries:
+        text = ", ".join(f"{k}={v}" for k, v in e["labels"].items()) + f", seed={e['seed']}"
+        out.setdefault(e["config"].run_id, []).append(text)
+    return {k: " | ".join(v) for k, v in out.items()}
 
 
 def _run_one(cfg, results: str, threads: int) -> dict:
@@ -96,17 +106,19 @@ def _run_one(cfg, results: str, threads: int) -> dict:
         cfg = replace(cfg, **{"train.threads": threads, "train.progress": False})
     try:
         return simclr.run(cfg, results)
-    except Exception as err:  # one failed run must not stop the study; the reason is kept
-        return {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
-                "traceback": traceback.format_exc()}
+    except Exception as err:  # one failed run must not stop the study; the reason is kept in the store
+        failure = {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                   "traceback": traceback.format_exc()}
+        record_failure(Path(results) / cfg.run_id, cfg, failure)
+        return failure
 
 
-def launch_local(configs, results: str, workers: int = 1) -> list[dict]:
+def launch_local(configs, results: str, workers: int = 1, labels: dict | None = None) -> list[dict]:
     """Runs one after another, or in `workers` processes sharing the CPU threads evenly."""
     if workers <= 1:
         out = []
         for i, cfg in enumerate(configs):
-            print(f"[{i + 1}/{len(configs)}] {cfg.run_id} {_describe(cfg)}", file=sys.stderr, flush=True)
+            print(f"[{i + 1}/{len(configs)}] {cfg.run_id} {_describe(cfg, labels)}", file=sys.stderr, flush=True)
             out.append(_run_one(cfg, results, 0))
         return out
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -149,26 +161,23 @@ def main(argv: list[str] | None = None) -> int:
     configs = common.runs([(e["labels"], e["config"]) for e in entries])
     results = args.results or f"results/{args.study}/{args.preset}"
     if args.dry_run:
-        dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput)
+        dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput, cell_labels(entries))
         return 0
     try:
         common.write_manifest(results, common.manifest(args.study, args.preset, entries, argv_used))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    outcomes = launch_local(configs, results, args.workers)
+    outcomes = launch_local(configs, results, args.workers, cell_labels(entries))
     failed = [o for o in outcomes if o.get("status") == "failed"]
     for o in failed:
         print(f"run {o['run_id']} failed: {o['error']}", file=sys.stderr)
     print(f"{len(outcomes) - len(failed)}/{len(outcomes)} runs finished in {results}", file=sys.stderr)
-    try:
-        analysis = importlib.import_module(f"analysis.{args.study}")
-        for path in analysis.make(results):
-            print(f"wrote {path}", file=sys.stderr)
-            if path.suffix == ".md":
-                print(path.read_text())
-    except ModuleNotFoundError:
-        pass
+    analysis = importlib.import_module(f"analysis.{args.study}")
+    for path in analysis.make(results):
+        print(f"wrote {path}", file=sys.stderr)
+        if path.suffix == ".md":
+            print(path.read_text())
     return 1 if failed else 0
 
 

@@ -474,3 +474,21 @@ def test_two_views_of_crops_made_while_decoding():
     v1, v2 = two_views(x, [], [crop, ("grayscale", {"p": 1.0})], [crop], g)
     assert torch.allclose(v1, gray(x[:, 0].float() / 255).repeat(1, 3, 1, 1))
     assert torch.equal(v2, x[:, 1].float() / 255)
+
+
+def test_autoaugment_is_torchvisions_policy_per_image():
+    """Table 1's AutoAugment column: each image gets torchvision's policy under its own drawn seed."""
+    from torchvision.transforms import v2
+
+    x = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    for policy in ("imagenet", "cifar10"):
+        out = A.augment(A.to_float(x), "autoaugment", torch.Generator().manual_seed(3), policy=policy)
+        params = A.sample_autoaugment(x.shape, torch.Generator().manual_seed(3), policy=policy)
+        for i in range(len(x)):
+            torch.manual_seed(int(params["seed"][i]))
+            ref = v2.AutoAugment(v2.AutoAugmentPolicy(policy))(x[i])
+            assert torch.equal((out[i] * 255).round().to(torch.uint8), ref)
+    same = A.augment(A.to_float(x), "autoaugment", torch.Generator().manual_seed(3), p=0.0)
+    assert torch.equal(same, A.to_float(x))
+    with pytest.raises(ValueError, match="policy must be one of"):
+        A.check_op("autoaugment", {"policy": "svhn2"})

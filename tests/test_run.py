@@ -157,3 +157,33 @@ def test_knn_monitor_logs_epochs_and_keeps_the_final_model_as_the_result(tmp_pat
     assert m["knn_acc_best"] == max(r["knn_acc"] for r in monitored)
     assert m["knn_acc"] == monitored[-1]["knn_acc"]   # the final evaluation equals the last monitor's
     assert simclr.run(simclr.replace(cfg, **{"eval.knn_every_epochs": 0}), tmp_path / "b")["knn_acc"] == m["knn_acc"]
+
+
+def test_evaluation_on_z_and_transfer(tmp_path):
+    """Figure 8 and Table 8 evaluations. With no head z = h, so the probes on z must equal those on h."""
+    cfg = fast("head.kind=none", "eval.on_z=true", "eval.linear_epochs=3", "eval.transfer=[synthetic]")
+    m = simclr.run(cfg, tmp_path)
+    assert m["linear_z_acc"] == m["linear_acc"] and m["knn_z_acc"] == m["knn_acc"]
+    assert 0 <= m["transfer_synthetic_linear_acc"] <= 100
+    m2 = simclr.run(fast("eval.on_z=true", "eval.linear_epochs=3"), tmp_path)
+    assert m2["linear_z_acc"] != m2["linear_acc"]  # a projection head: z is another representation
+
+
+def test_transfer_target_is_new_data_of_the_same_classes():
+    from simclr.data import load_splits, transfer_splits
+
+    cfg = load(None, ["data.num_train=300", "data.num_test=50"])
+    source = load_splits("synthetic", num_train=300, num_test=50)
+    target = transfer_splits("synthetic", cfg.data)
+    assert target.num_classes == source.num_classes and target.train_images.shape == source.train_images.shape
+    assert not torch.equal(target.train_images, source.train_images)
+    with pytest.raises(simclr.config.ConfigError, match="eval.transfer") as err:
+        load(None, ["eval.transfer=[imagenet, folder]"])
+    assert "names no in-memory data set" in str(err.value) and "'folder:/data/pets'" in str(err.value)
+
+
+def test_a_missing_transfer_set_fails_before_pretraining(tmp_path):
+    cfg = fast("eval.transfer=[cifar100]", f"data.cache_dir={tmp_path / 'cache'}")
+    with pytest.raises(Exception, match="download"):
+        simclr.run(cfg, tmp_path / "results")
+    assert not (tmp_path / "results").exists()  # nothing trained, no stub run left behind

@@ -1,36 +1,126 @@
-"""Studies expand into the right unique, valid runs; a tiny study runs through the CLI and analysis."""
+"""Studies expand into the right unique, valid runs per preset; the CLI runs a study end to end, continues
+an interrupted one without duplicates and records failures; the manifest says which run fills which cell."""
 import json
+import math
 import os
 
 import pytest
 
-from analysis import augmentation_grid as fig5
-from studies import augmentation_grid
+import simclr
+from studies import augmentation_grid, batch_size_epochs, common, loss_functions
 from studies.presets import PRESETS, baseline
-from studies.run import expand, main
+from studies.run import STUDIES, expand, load_study, main
 
 FAST = ["data.num_train=256", "data.num_test=128", "train.batch_size=64", "train.steps=4",
         "optim.warmup_epochs=0.25", "eval.linear=false", "eval.knn_k=10", "train.progress=false"]
 
+# distinct runs per study and preset; absent: the study refuses that preset (with a reason)
+COUNTS = {
+    "augmentation_grid": {"tiny": 49, "cpu": 49, "cifar10": 49},
+    "color_strength": {"tiny": 12, "cpu": 12, "cifar10": 12, "imagenet": 12},
+    "model_size": {"tiny": 12, "cpu": 12, "cifar10": 27, "imagenet": 45},
+    "projection_head": {"tiny": 12, "cpu": 12, "cifar10": 16, "imagenet": 16},
+    "h_vs_gh": {"tiny": 2, "cpu": 2, "cifar10": 2},
+    "loss_functions": {"tiny": 18, "cpu": 18, "cifar10": 85, "imagenet": 85},
+    "temperature": {"tiny": 6, "cpu": 6, "cifar10": 6, "imagenet": 6},
+    "batch_size_epochs": {"tiny": 16, "cpu": 16, "cifar10": 40, "imagenet": 48},
+    "semi_supervised": {"tiny": 2, "cpu": 2, "cifar10": 3},
+    "transfer": {"tiny": 2, "cpu": 2, "cifar10": 2, "imagenet": 2},
+    # the baseline fills several cells (with flip, without blur, LARS, and t x batch where epochs agree)
+    "appendix": {"tiny": 18, "cpu": 17, "cifar10": 23, "imagenet": 17},
+}
+
+
+def root(preset):
+    return "/data" if preset in ("cpu", "imagenet") else ""
+
+
+def args_fast(*args, sets=FAST):
+    return list(args) + [a for s in sets for a in ("--set", s)]
+
+
+def test_every_study_is_listed_and_counted():
+    assert set(COUNTS) == set(STUDIES)
+
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_gives_a_valid_baseline(preset):
-    cfg = baseline(preset, data_root="/data" if preset in ("cpu", "imagenet") else "")
+    cfg = baseline(preset, data_root=root(preset))
     assert cfg.augment.view1 == cfg.augment.view2 and cfg.augment.view1[0].name == "crop"
 
 
-@pytest.mark.parametrize("preset", ["tiny", "cpu", "cifar10"])
-def test_augmentation_grid_is_49_unique_cells(preset):
-    runs = augmentation_grid.runs(preset, data_root="/data" if preset == "cpu" else "")
-    assert len(runs) == 49 and len({r.run_id for r in runs}) == 49
-    cells = [augmentation_grid.cell_of({"config.augment.view1": json.dumps(
-        [{"op": o.name} for o in r.augment.view1])}) for r in runs]
+@pytest.mark.parametrize("name", STUDIES)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_study_expands_to_unique_valid_runs(name, preset):
+    study = load_study(name)
+    if preset not in COUNTS[name]:
+        with pytest.raises(ValueError, match="cannot run at preset"):
+            common.expand(study, preset, root(preset))
+        return
+    arms = study.arms(preset, root(preset))
+    runs = common.runs(arms)
+    assert len(runs) == COUNTS[name][preset]
+    labels = [json.dumps(lab, sort_keys=True) for lab, _ in arms]
+    assert len(set(labels)) == len(labels), "two arms share labels: the analysis could not tell them apart"
+    for cfg in runs:  # configs are validated on construction; the round trip keeps every field
+        assert simclr.config.from_dict(simclr.config.to_dict(cfg)) == cfg
+    base = baseline(preset, root(preset))
+    assert all(c.data == base.data for c in runs)  # a study perturbs the baseline, never the data
+
+
+def test_studies_set_what_the_paper_varies():
+    t5 = load_study("temperature").arms("tiny")
+    assert [(c.loss.l2_normalize, c.loss.temperature) for _, c in t5] == [
+        (True, 0.05), (True, 0.1), (True, 0.5), (True, 1.0), (False, 10.0), (False, 100.0)]
+    t1 = dict((tuple(lab.values()), c) for lab, c in load_study("color_strength").arms("tiny"))
+    jitter = lambda c: next(o for o in c.augment.view1 if o.name == "color_jitter").kwargs()["strength"]
+    assert jitter(t1[("simclr", "1/8")]) == 0.125 and jitter(t1[("supervised", "1")]) == 1.0
+    assert [o.name for o in t1[("simclr", "AutoAug")].augment.view1] == ["crop", "flip", "autoaugment"]
+    assert [o.name for o in t1[("simclr", "1 (+Blur)")].augment.view1][-1] == "blur"
+    assert t1[("supervised", "1/2")].train.method == "supervised"
+    assert t1[("supervised", "1/2")].optim.name == "sgd"
+    for lab, c in loss_functions.arms("tiny"):
+        assert c.loss.negatives == "other_view" and c.loss.l2_normalize
+        assert c.loss.semi_hard == lab["loss"].endswith("(sh)")
+    heads = load_study("projection_head").arms("tiny")
+    assert {c.head.kind for _, c in heads} == {"none", "linear", "mlp"} and all(c.eval.on_z for _, c in heads)
+    gh = load_study("h_vs_gh").arms("tiny")
+    assert all(c.head.out_dim == 128 and c.eval.transform_probe for _, c in gh)  # z as wide as h
+    assert [o.name for o in gh[1][1].augment.view1][-3:] == ["rotate", "noise", "sobel"]
+    semi = load_study("semi_supervised").arms("tiny")
+    assert semi[-1][1].train.epochs == 0 and semi[-1][1].train.steps == 0
+    assert all(c.eval.finetune_fractions == (0.01, 0.1) for _, c in semi)
+    sizes = load_study("model_size").arms("tiny")
+    assert {c.train.steps for lab, c in sizes if lab["method"] == "simclr"} == {400, 1200}
+
+
+def test_sqrt_and_linear_scaling_agree_at_the_reference_batch():
+    from simclr.optim import scaled_lr
+
+    for preset in ("tiny", "imagenet"):
+        arms = batch_size_epochs.arms(preset, root(preset))
+        ref = batch_size_epochs.REFERENCE_BATCH[preset]
+        rate = {}
+        for lab, c in arms:
+            if lab["batch"] == ref:
+                rate[lab["scaling"]] = scaled_lr(c.optim.lr, ref, c.optim.lr_scaling)
+        assert rate["linear"] == pytest.approx(rate["sqrt"])
+    paper = batch_size_epochs.arms("imagenet", "/data")
+    assert {round(c.optim.lr, 4) for lab, c in paper if lab["scaling"] == "sqrt"} == {0.075}
+    assert all(c.train.steps == 0 for _, c in paper)
+    assert math.isclose(batch_size_epochs.sqrt_lr(0.3, 4096), 0.075)
+
+
+def test_augmentation_grid_cells_follow_the_one_branch_protocol():
+    arms = augmentation_grid.arms("tiny")
     ops = augmentation_grid.OPERATORS
-    assert cells == [(a, b) for a in ops for b in ops]
-    for r in runs:  # the one-branch protocol: a shared crop, the studied ops on view1, identity on view2
+    assert [(lab["first"], lab["second"]) for lab, _ in arms] == [(a, b) for a in ops for b in ops]
+    for _, r in arms:  # a shared crop, the studied ops on view1, identity on view2
         assert [o.name for o in r.augment.shared] == ["crop"] and r.augment.view2 == ()
-    diag = runs[ops.index("color") * 8]
+    diag = arms[ops.index("color") * 8][1]
     assert [o.name for o in diag.augment.view1] == ["color_jitter", "grayscale"]
+    with pytest.raises(ValueError, match="unknown operator"):
+        augmentation_grid.arms("tiny", operators=("crop", "jpeg"))
 
 
 def test_symmetric_variant_and_seeds_and_overrides():
@@ -41,13 +131,14 @@ def test_symmetric_variant_and_seeds_and_overrides():
     assert all(r.augment.view1 == r.augment.view2 and r.augment.shared == () for r in runs)
 
 
-def test_tiny_study_end_to_end_and_continues_without_duplicates(tmp_path, capsys):
-    args = ["augmentation_grid", "--operators", "crop,color", "--results", str(tmp_path)]
-    args += [a for s in FAST for a in ("--set", s)]
+def test_tiny_study_end_to_end_and_continues_without_duplicates(tmp_path):
+    from analysis import augmentation_grid as fig5
+
+    args = args_fast("augmentation_grid", "--operators", "crop,color", "--results", str(tmp_path))
     assert main(args) == 0
     run_dirs = sorted(p.parent for p in tmp_path.glob("*/metrics.json"))
     assert len(run_dirs) == 4
-    for name in ("figure5.png", "figure5.pdf", "figure5.md", "figure5.csv"):
+    for name in ("figure5.png", "figure5.pdf", "figure5.md", "figure5.tex", "figure5.csv", "agreement.md"):
         assert (tmp_path / name).exists()
     grid, metric, notes = fig5.table(tmp_path)
     assert metric == "knn_acc" and list(grid.index) == ["crop", "color"] and not notes
@@ -58,30 +149,98 @@ def test_tiny_study_end_to_end_and_continues_without_duplicates(tmp_path, capsys
     assert len(list(tmp_path.glob("*/metrics.json"))) == 4
 
 
-def test_analysis_on_empty_and_partial_store_says_what_is_missing(tmp_path):
-    grid, _, notes = fig5.table(tmp_path)
-    assert grid.empty and "no runs" in notes[0]
-    (tmp_path / "abc").mkdir()
-    (tmp_path / "abc" / "config.json").write_text("{}")
-    _, _, notes = fig5.table(tmp_path)
-    assert any("incomplete" in n for n in notes)
+def test_interrupted_study_resumes_only_what_is_missing(tmp_path):
+    """As if the driver was killed: one run finished, one stopped mid-pretraining, two never started."""
+    sets = FAST[:3] + ["train.steps=6", "train.checkpoint_every=2"] + FAST[4:]
+    entries = common.expand(load_study("temperature"), "tiny", "", 1, sets)
+    runs = common.runs([(e["labels"], e["config"]) for e in entries])[:4]
+    simclr.run(runs[0], tmp_path)
+    assert simclr.run(runs[1], tmp_path, stop_after=3)["status"] == "interrupted"
+    done_mtime = (tmp_path / runs[0].run_id / "metrics.json").stat().st_mtime_ns
+    assert main(args_fast("temperature", "--results", str(tmp_path), sets=sets)) == 0
+    assert (tmp_path / runs[0].run_id / "metrics.json").stat().st_mtime_ns == done_mtime
+    log = [json.loads(x) for x in (tmp_path / runs[1].run_id / "log.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "resumed" and r["step"] == 2 for r in log)
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 6 and len(list(tmp_path.glob("*/config.json"))) == 6
+
+
+def test_a_failed_run_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
+    from analysis import temperature as t5
+
+    real = simclr.run
+    bad = common.runs(load_study("temperature").arms("tiny"))[2]
+
+    def flaky(cfg, results, *a, **k):
+        if cfg.loss.temperature == bad.loss.temperature and cfg.loss.l2_normalize:
+            raise RuntimeError("out of memory on the test's purpose")
+        return real(cfg, results, *a, **k)
+
+    monkeypatch.setattr(simclr, "run", flaky)
+    args = args_fast("temperature", "--results", str(tmp_path))
+    assert main(args) == 1
+    failed = [p.parent for p in tmp_path.glob("*/error.json")]
+    assert len(failed) == 1 and len(list(tmp_path.glob("*/metrics.json"))) == 5
+    assert "out of memory" in json.loads((failed[0] / "error.json").read_text())["error"]
+    df, notes = t5.common.load(tmp_path, "temperature")
+    assert (df["status"] == "failed").sum() == 1 and any("failed" in n and "t=0.5" in n for n in notes)
+    assert "failed" in (tmp_path / "table5.md").read_text()
+    monkeypatch.setattr(simclr, "run", real)
+    assert main(args) == 0   # the rerun retries only the failed run, and clears its error
+    assert not list(tmp_path.glob("*/error.json")) and len(list(tmp_path.glob("*/metrics.json"))) == 6
+
+
+@pytest.mark.parametrize("study", ["color_strength", "h_vs_gh", "semi_supervised", "transfer"])
+def test_study_runs_through_the_cli_with_its_evaluations(tmp_path, study):
+    sets = ["data.num_train=400", "data.num_test=100", "train.batch_size=50", "train.steps=3",
+            "optim.warmup_epochs=0.1", "eval.linear_epochs=2", "eval.knn_k=5", "eval.probe_epochs=2",
+            "eval.finetune_epochs=1", "train.progress=false"]
+    if study == "semi_supervised":  # 1 % of the labels must keep an example of every class
+        sets[0] = "data.num_train=1000"
+    assert main(args_fast(study, "--results", str(tmp_path), sets=sets)) == 0
+    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
+    assert len(metrics) == COUNTS[study]["tiny"] and all(m["status"] == "completed" for m in metrics)
+    keys = set().union(*metrics)
+    expected = {"color_strength": {"linear_acc", "supervised_acc"},
+                "h_vs_gh": {"probe_rotation_h", "probe_rotation_gh", "probe_sobel_chance"},
+                "semi_supervised": {"finetune_0.01_acc", "finetune_0.1_acc"},
+                "transfer": {"transfer_synthetic_linear_acc", "transfer_synthetic_finetune_acc"}}[study]
+    assert expected <= keys
+    report = json.loads((tmp_path / "agreement.json").read_text())
+    assert report["study"] == study and report["claims"] and not report["notes"]
+
+
+def test_manifest_records_cells_and_refuses_another_study(tmp_path):
+    assert main(["temperature", "--results", str(tmp_path), "--dry-run"]) == 0
+    assert not (tmp_path / "study.json").exists()  # a dry run writes nothing
+    entries = common.expand(load_study("temperature"), "tiny", "", 2, [])
+    common.write_manifest(tmp_path, common.manifest("temperature", "tiny", entries[:4], ["a"]))
+    common.write_manifest(tmp_path, common.manifest("temperature", "tiny", entries[2:], ["b"]))
+    man = common.read_manifest(tmp_path)
+    assert len(man["arms"]) == 12 and man["history"][0]["argv"] == ["a"]
+    assert {a["seed"] for a in man["arms"]} == {0, 1}
+    assert main(args_fast("augmentation_grid", "--results", str(tmp_path))) == 2
 
 
 def test_dry_run_prints_runs_and_cost(capsys):
     assert main(["augmentation_grid", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.count("steps=400") == 49 and "49 runs" in out and "TFLOP" in out and "hours" in out
+    assert "first=crop, second=color, seed=0" in out
 
 
-def test_unknown_study_and_bad_set():
+def test_unknown_study_bad_set_and_bad_options(capsys):
     with pytest.raises(SystemExit, match="unknown study"):
         main(["figure99"])
     assert main(["augmentation_grid", "--set", "loss.temperature=0", "--dry-run"]) == 2
+    assert main(["temperature", "--operators", "crop", "--dry-run"]) == 2
+    assert main(["h_vs_gh", "--preset", "imagenet", "--data-root", "/d", "--dry-run"]) == 2
+    assert main(["loss_functions", "--grid", "huge", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "--operators does not apply" in err and "cannot run at preset" in err and "small or full" in err
 
 
 def test_two_local_workers_finish_every_run(tmp_path):
-    args = ["augmentation_grid", "--operators", "crop,color", "--workers", "2", "--results", str(tmp_path)]
-    args += [a for s in FAST for a in ("--set", s)]
+    args = args_fast("augmentation_grid", "--operators", "crop,color", "--workers", "2", "--results", str(tmp_path))
     assert main(args) == 0
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
     assert len(metrics) == 4 and all(m["status"] == "completed" for m in metrics)

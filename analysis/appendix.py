@@ -1,0 +1,117 @@
+"""Appendix ablations from stored results: flip, blur, LARS vs SGD, temperature x batch size (Figure B.8)
+and augmentation for supervised training (Table B.3), beside the paper's numbers where it gives them.
+
+python analysis/appendix.py [--results results/appendix/tiny]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from analysis import common  # noqa: E402
+from analysis.paper import BLUR, FLIP, TABLE_B3  # noqa: E402
+
+STUDY = "appendix"
+SUP = "supervised_augmentation"
+
+
+def part(df: pd.DataFrame, ablation: str, by: list[str], metric: str) -> pd.DataFrame:
+    """Summary of one ablation's rows; its label keys are NaN on the other ablations' rows."""
+    sub = df[df["ablation"] == ablation] if "ablation" in df else df.iloc[:0]
+    if sub.empty or any(k not in sub for k in by):
+        return pd.DataFrame(columns=by + ["mean", "std", "n", "state"])
+    return common.summary(sub, by, metric)
+
+
+def arms_table(s: pd.DataFrame, paper: dict, what: str) -> tuple[pd.DataFrame, dict]:
+    rows = {arm: common.lookup(s, arm=arm) for arm in paper}
+    return (pd.DataFrame([{"arm": a, what: common.cell(r), "paper": paper[a]} for a, r in rows.items()]),
+            {a: common.mean(r) for a, r in rows.items()})
+
+
+def optimizer_table(s: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, float, float]:
+    """(table, LARS, best SGD); the best SGD rate is picked on the test set, so it flatters SGD."""
+    lars = common.lookup(s, arm="lars")
+    sgd = s[s["arm"] == "sgd"].sort_values("lr")
+    best = sgd["mean"].idxmax() if sgd["mean"].notna().any() else None
+    rows = [{"optimizer": "LARS", "lr": f"{lars['lr']:g}" if lars else "-", metric: common.cell(lars), "note": ""}]
+    rows += [{"optimizer": "SGD", "lr": f"{r['lr']:g}", metric: common.cell(r.to_dict()),
+              "note": "best SGD" if i == best else ""} for i, r in sgd.iterrows()]
+    return pd.DataFrame(rows), common.mean(lars), sgd["mean"].max() if best is not None else float("nan")
+
+
+def at_least(a: float, b: float, text: str) -> common.Claim:
+    if pd.isna(a) or pd.isna(b):
+        return common.Claim(text, None, "not both measured")
+    return common.Claim(text, bool(a >= b), f"{a:.1f} vs {b:.1f} ({a - b:+.1f})")
+
+
+def temperature_batch(s: pd.DataFrame, out: Path, metric: str) -> tuple[list[Path], common.Claim]:
+    """Table and Figure B.8, and whether t = 0.5 is best at the largest batch."""
+    ts, batches = sorted(s["t"].dropna().unique()), sorted(s["batch"].dropna().unique())
+    rows = {t: {b: common.lookup(s, t=t, batch=b) for b in batches} for t in ts}
+    tab = pd.DataFrame([{"t": f"{t:g}", **{f"batch {b:g}": common.cell(rows[t][b]) for b in batches}} for t in ts],
+                       columns=["t"] + [f"batch {b:g}" for b in batches])
+    paths = common.write_table(tab, out, "appendix_temperature_batch", f"Figure B.8: {metric} (%) per temperature "
+                               "(rows) and batch size (columns), at a fixed number of epochs")
+    if any(not pd.isna(common.mean(r)) for rt in rows.values() for r in rt.values()):
+        paths += figure_b8(rows, ts, batches, out, metric)
+    text = "t = 0.5 is best at the largest batch (the paper: t = 0.5 is best once trained long)"
+    last = pd.Series({t: common.mean(rows[t][batches[-1]]) for t in ts}, dtype=float) if batches else pd.Series()
+    if 0.5 not in last or last.isna().any():
+        return paths, common.Claim(text, None, f"{last.notna().sum()} of {len(ts)} temperatures measured")
+    return paths, common.Claim(text, bool(last.idxmax() == 0.5), f"batch {batches[-1]:g}: best t = "
+                               f"{last.idxmax():g} ({last.max():.1f}); t = 0.5: {last[0.5]:.1f}")
+
+
+def figure_b8(rows: dict, ts: list, batches: list, out: Path, metric: str) -> list[Path]:
+    fig, axes = common.figure()
+    ax = axes[0][0]
+    for t in ts:
+        m = [common.mean(rows[t][b]) for b in batches]
+        sd = [rows[t][b].get("std", float("nan")) if rows[t][b] else float("nan") for b in batches]
+        ax.errorbar(batches, m, yerr=pd.Series(sd, dtype=float).fillna(0), marker="o", capsize=3, label=f"t = {t:g}")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batches, [f"{b:g}" for b in batches])
+    ax.set(xlabel="batch size", ylabel=f"{metric} (%)", title="Figure B.8: temperature x batch size")
+    ax.legend()
+    return common.save_figure(fig, out, "figureB8")
+
+
+def make(results_dir: str | Path) -> list[Path]:
+    df, notes = common.load(results_dir, STUDY, report=True)
+    if df.empty:
+        return []
+    out = Path(results_dir)
+    metric = common.metric_for(df[df["ablation"] != SUP])
+    flip, f = arms_table(part(df, "flip", ["arm"], metric), FLIP, metric)
+    blur, b = arms_table(part(df, "blur", ["arm"], metric), BLUR, metric)
+    sup, s = arms_table(part(df, SUP, ["arm"], "supervised_acc"), TABLE_B3, "supervised_acc")
+    opt, lars, sgd = optimizer_table(part(df, "optimizer", ["arm", "lr"], metric), metric)
+    paths = common.write_table(flip, out, "appendix_flip", f"Horizontal flip in the SimCLR recipe ({metric}, %)")
+    paths += common.write_table(blur, out, "appendix_blur", f"Gaussian blur in the SimCLR recipe ({metric}, %)")
+    paths += common.write_table(opt, out, "appendix_optimizer", f"LARS vs momentum SGD ({metric}, %). The best "
+                                "SGD learning rate is chosen on the test set, which favours SGD")
+    paths += common.write_table(sup, out, "appendix_supervised_augmentation", "Table B.3: supervised top-1 (%) "
+                                "with crop (+ flip), + colour distortion, + blur")
+    tb_paths, tb = temperature_batch(part(df, "temperature_batch", ["t", "batch"], metric), out, metric)
+    claims = [common.greater(f["with flip"], f["without flip"], "with flip", "without flip"),
+              common.greater(b["with blur"], b["without blur"], "with blur", "without blur"),
+              at_least(lars, sgd, "LARS >= the best SGD learning rate (chosen on the test set)"), tb,
+              at_least(s["crop"], s["crop + colour"], "supervised: crop >= crop + colour (Table B.3's pattern: "
+                       "colour distortion does not help supervised learning)")]
+    # Flip, blur and B.3 are the appendix cells with paper numbers; B.3 uses supervised_acc, the rest metric.
+    ours = [*f.values(), *b.values(), *s.values()]
+    paper = [*FLIP.values(), *BLUR.values(), *TABLE_B3.values()]
+    extra = ("The correlation pools flip, blur (SimCLR, our metric) and Table B.3 (supervised_acc) cells, so it "
+             "also reflects the gap between supervised and SimCLR; one baseline run fills a flip and a blur cell.")
+    return paths + tb_paths + common.write_report(out, STUDY, "Appendix B", f"{metric} (supervised_acc for "
+                                                  "Table B.3)", claims, common.spearman(ours, paper), notes, extra)
+
+
+if __name__ == "__main__":
+    common.cli(STUDY, make)

@@ -1,0 +1,106 @@
+"""Figure 9 and Table B.1 from stored results: batch size x training epochs, with linear and square-root
+learning-rate scaling, beside the paper's Table B.1 where the grid has the paper's cells.
+
+python analysis/batch_size_epochs.py [--results results/batch_size_epochs/tiny]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from analysis import common  # noqa: E402
+from analysis.paper import TABLE_B1  # noqa: E402
+
+STUDY = "batch_size_epochs"
+SCALINGS = ("linear", "sqrt")
+
+
+def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict, list, list]:
+    batches, epochs = sorted(df["batch"].unique()), sorted(df["epochs"].unique())
+    s = common.summary(df, ["scaling", "batch", "epochs"], metric)
+    # the small presets' grids miss the paper's batches and epochs: no paper columns then
+    in_paper = any((b, e) in TABLE_B1 for b in batches for e in epochs)
+    rows, cells = [], {}
+    for b in batches:
+        row = {"batch": int(b)}
+        for e in epochs:
+            r = {sc: common.lookup(s, scaling=sc, batch=b, epochs=e) for sc in SCALINGS}
+            cells.update({(sc, b, e): common.mean(r[sc]) for sc in SCALINGS})
+            row[f"{e:g} ep"] = " / ".join(common.cell(r[sc]) for sc in SCALINGS)
+            if in_paper:
+                p = TABLE_B1.get((b, e))
+                row[f"paper {e:g} ep"] = f"{p[0]:.1f} / {p[1]:.1f}" if p else "-"
+        rows.append(row)
+    return pd.DataFrame(rows), cells, batches, epochs
+
+
+def claims(cells: dict, batches: list, epochs: list) -> list[common.Claim]:
+    lo_b, hi_b, lo_e, hi_e = batches[0], batches[-1], epochs[0], epochs[-1]
+    c = lambda sc, b, e: cells.get((sc, b, e), float("nan"))
+    out = [common.greater(c("linear", hi_b, lo_e), c("linear", lo_b, lo_e),
+                          f"linear scaling, {lo_e:g} epochs: batch {hi_b}", f"batch {lo_b}")]
+    gap = {e: c("linear", hi_b, e) - c("linear", lo_b, e) for e in (lo_e, hi_e)}
+    decided = not any(pd.isna(v) for v in gap.values()) and hi_e != lo_e
+    out.append(common.Claim(f"longer training closes the gap (linear scaling): batch {hi_b} - batch {lo_b} is "
+                            f"smaller at {hi_e:g} epochs than at {lo_e:g}",
+                            bool(gap[hi_e] < gap[lo_e]) if decided else None,
+                            f"gap {gap[hi_e]:+.1f} at {hi_e:g} epochs vs {gap[lo_e]:+.1f} at {lo_e:g}"
+                            if decided else "not all four cells measured"))
+    out.append(common.greater(c("sqrt", lo_b, lo_e), c("linear", lo_b, lo_e),
+                              f"batch {lo_b}, {lo_e:g} epochs: sqrt scaling", "linear scaling"))
+    return out
+
+
+def plot(df: pd.DataFrame, metric: str, batches: list, epochs: list, out: Path) -> list[Path]:
+    import seaborn as sns
+
+    fig, axes = common.figure(1, 2, size=(6.0, 4.2))
+    done = df[(df["status"] == common.DONE) & df.get(metric, pd.Series(index=df.index)).notna()].copy()
+    # categories, not numbers: one bar group per length, one colour per batch
+    done["epochs"], done["batch"] = done["epochs"].map(lambda e: f"{e:g}"), done["batch"].map(str)
+    handles = None
+    for ax, sc in zip(axes[0], SCALINGS):
+        sub = done[done["scaling"] == sc]
+        if sub.empty:
+            ax.text(0.5, 0.5, "no completed runs", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+        else:
+            sns.barplot(data=sub, x="epochs", y=metric, hue="batch", order=[f"{e:g}" for e in epochs],
+                        hue_order=[str(b) for b in batches], errorbar="sd", palette="viridis", ax=ax)
+            ax.get_legend().remove()
+            handles = ax.get_legend_handles_labels()
+        ax.set_title(f"{sc} lr scaling")
+        ax.set_xlabel("training epochs")
+        ax.set_ylabel(f"{metric} (%)")
+    if len(done):  # bars from 0 would hide differences of a few points
+        lo, hi = done[metric].min(), done[metric].max()
+        for ax in axes[0]:
+            ax.set_ylim(max(0.0, lo - 5), min(100.0, hi + 5))
+    if handles:
+        axes[0][-1].legend(*handles, title="batch", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle("Figure 9: batch size x epochs")
+    return common.save_figure(fig, out, "figure9")
+
+
+def make(results_dir: str | Path) -> list[Path]:
+    df, notes = common.load(results_dir, STUDY, report=True)
+    if df.empty:
+        return []
+    out, metric = Path(results_dir), common.metric_for(df)
+    tab, cells, batches, epochs = table(df, metric)
+    paths = common.write_table(tab, out, "figure9", f"Figure 9 / Table B.1: {metric} (%) per batch size and "
+                               "training epochs, linear / sqrt lr scaling")
+    paths += plot(df, metric, batches, epochs, out)
+    keys = [(sc, b, e) for sc in SCALINGS for b in batches for e in epochs if (b, e) in TABLE_B1]
+    corr = common.spearman([cells[k] for k in keys], [TABLE_B1[k[1:]][SCALINGS.index(k[0])]
+                                                      for k in keys]) if keys else None
+    return paths + common.write_report(out, STUDY, "Figure 9 / Table B.1", metric,
+                                       claims(cells, batches, epochs), corr, notes)
+
+
+if __name__ == "__main__":
+    common.cli(STUDY, make)

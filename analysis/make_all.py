@@ -1,0 +1,53 @@
+"""Regenerate every table, figure and agreement report from the stored results.
+
+python analysis/make_all.py [--results results]
+
+Walks <results>/<study>/<preset>/ (and any other folder holding a study.json under <results>), runs the
+study's analysis on each, and writes <results>/agreement.md: one line per claim of every study found.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from studies.common import MANIFEST, read_manifest  # noqa: E402
+from studies.run import STUDIES  # noqa: E402
+
+MARK = {True: "pass", False: "FAIL", None: "undecided"}
+
+
+def make_all(results: str | Path) -> list[Path]:
+    results = Path(results)
+    stores = sorted(p.parent for p in results.glob(f"**/{MANIFEST}"))
+    if not stores:
+        print(f"no study results under {results}: run python studies/run.py <study> first", file=sys.stderr)
+        return []
+    written, summary = [], ["# Agreement with the paper, every stored study", "",
+                            "| study | store | claim | result | numbers |", "|---|---|---|---|---|"]
+    for store in stores:
+        name = read_manifest(store)["study"]
+        if name not in STUDIES:
+            print(f"{store}: unknown study {name!r}, skipped", file=sys.stderr)
+            continue
+        print(f"== {name}: {store}", file=sys.stderr)
+        written += importlib.import_module(f"analysis.{name}").make(store)
+        report = store / "agreement.json"
+        if report.exists():
+            for c in json.loads(report.read_text())["claims"]:
+                summary.append(f"| {name} | {store.relative_to(results)} | {c['text']} | {MARK[c['passed']]} "
+                               f"| {c['detail']} |")
+    out = results / "agreement.md"
+    out.write_text("\n".join(summary) + "\n")
+    return written + [out]
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default="results")
+    for p in make_all(ap.parse_args().results):
+        print(p)

@@ -1,0 +1,119 @@
+"""Figure 7 from stored results: accuracy against encoder parameters for each depth x width, SimCLR at
+each training length and the supervised baseline.
+
+python analysis/model_size.py [--results results/model_size/tiny]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from analysis import common  # noqa: E402
+from analysis.paper import FIGURE7_ENDPOINTS  # noqa: E402
+
+STUDY = "model_size"
+
+
+def grid(df: pd.DataFrame) -> tuple[list, list]:
+    """(models as (depth, width) in study order, SimCLR lengths ascending)."""
+    models = list(dict.fromkeys(zip(df["depth"], df["width"])))
+    lengths = sorted(df.loc[df["method"] == "simclr", "length"].unique())
+    return models, lengths
+
+
+def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
+    models, lengths = grid(df)
+    by = ["method", "length", "depth", "width"]
+    s = {"simclr": common.summary(df[df["method"] == "simclr"], by, metric),
+         "supervised": common.summary(df[df["method"] == "supervised"], by, "supervised_acc")}
+    params = common.summary(df, ["depth", "width"], "encoder_params")
+    rows, cells = [], {}
+    for d, w in models:
+        p = common.lookup(params, depth=d, width=w)
+        r = {L: common.lookup(s["simclr"], method="simclr", length=L, depth=d, width=w) for L in lengths}
+        sup = common.lookup(s["supervised"], method="supervised", depth=d, width=w)
+        cells[(d, w)] = {"params": common.mean(p), "supervised": common.mean(sup),
+                         **{L: common.mean(v) for L, v in r.items()}}
+        rows.append({"depth": d, "width": f"{w:g}x",
+                     "encoder params (M)": f"{p['mean'] / 1e6:.2f}" if p and p["n"] else common.cell(p),
+                     **{f"SimCLR length x{L:g}": common.cell(v) for L, v in r.items()},
+                     "supervised": common.cell(sup)})
+    return pd.DataFrame(rows), cells
+
+
+def claims(cells: dict, lengths: list) -> list[common.Claim]:
+    # params grow with both depth and width, so the grid's corners are the smallest and largest models
+    # even when a corner has no run to count its parameters
+    small, big = next(iter(cells)), list(cells)[-1]
+    name = lambda m: f"{m[0]}/{m[1]:g}x"
+    if not lengths:
+        return [common.Claim("Figure 7's claims", None, "no SimCLR runs in the store")]
+    lo, hi = lengths[0], lengths[-1]
+    out = [common.greater(cells[big][hi], cells[small][hi], f"SimCLR {name(big)} (length x{hi:g})",
+                          f"{name(small)} (length x{hi:g})")]
+    gap = {m: cells[m]["supervised"] - cells[m][hi] for m in (small, big)}
+    text = f"bigger models help SimCLR more: supervised - SimCLR (x{hi:g}) is smaller for {name(big)}"
+    decided = not any(pd.isna(v) for v in gap.values())
+    out.append(common.Claim(text, bool(gap[big] < gap[small]) if decided else None,
+                            f"gap {gap[big]:+.1f} ({name(big)}) vs {gap[small]:+.1f} ({name(small)})"
+                            if decided else "not all four cells measured"))
+    paired = [(c[lo], c[hi]) for c in cells.values() if not pd.isna(c[lo]) and not pd.isna(c[hi])]
+    mean = lambda xs: pd.Series(xs, dtype=float).mean()
+    out.append(common.greater(mean([b for _, b in paired]), mean([a for a, _ in paired]),
+                              f"SimCLR length x{hi:g} (mean over {len(paired)} models)", f"length x{lo:g}"))
+    return out
+
+
+def plot(cells: dict, lengths: list, metric: str, out: Path) -> list[Path]:
+    fig, axes = common.figure(size=(7.0, 4.5))
+    ax = axes[0][0]
+    series = [(f"SimCLR length x{L:g} ({metric})", L, "o-") for L in lengths]
+    named = set()  # one label per model keeps a large grid legible
+    for label, key, style in series + [("supervised", "supervised", "s--")]:
+        pts = sorted((c["params"], c[key], m) for m, c in cells.items()
+                     if not pd.isna(c["params"]) and not pd.isna(c[key]))
+        if not pts:
+            continue
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+        for x, y, (d, w) in [p for p in pts if p[2] not in named]:
+            named.add((d, w))
+            ax.annotate(f"{d.replace('resnet', 'R')} {w:g}x", (x, y), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7, color=line.get_color())
+    ax.set_xscale("log")
+    ax.margins(x=0.12)
+    ax.set_xlabel("encoder parameters")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title("Figure 7: accuracy vs encoder size")
+    if ax.lines:
+        ax.legend(fontsize=8)
+    return common.save_figure(fig, out, "figure7")
+
+
+def make(results_dir: str | Path) -> list[Path]:
+    df, notes = common.load(results_dir, STUDY, report=True)
+    if df.empty:
+        return []
+    out = Path(results_dir)
+    # supervised runs report supervised_acc; the SimCLR metric is chosen from SimCLR runs alone
+    metric = common.metric_for(df[df["method"] == "simclr"])
+    models, lengths = grid(df)
+    tab, cells = table(df, metric)
+    paths = common.write_table(tab, out, "figure7", f"Figure 7: encoder depth x width, SimCLR ({metric}, %) "
+                               "at each training length (x the preset's length) and supervised top-1 (%)")
+    paths += plot(cells, lengths, metric, out)
+    # the paper gives numbers only for ResNet-50 at 1x / 2x / 4x, 1000 epochs
+    ends = [w for w in FIGURE7_ENDPOINTS if ("resnet50", w) in cells]
+    corr = common.spearman([cells[("resnet50", w)][lengths[-1]] for w in ends],
+                           [FIGURE7_ENDPOINTS[w] for w in ends]) if ends and lengths else None
+    extra = ("The paper gives numbers only for SimCLR ResNet-50 at 1x / 2x / 4x (1000 epochs); the rest of "
+             "Figure 7 is checked through its claims.")
+    return paths + common.write_report(out, STUDY, "Figure 7", metric, claims(cells, lengths), corr, notes,
+                                       extra)
+
+
+if __name__ == "__main__":
+    common.cli(STUDY, make)

@@ -1,0 +1,86 @@
+"""Figure 8 from stored results: projection head (none / linear / nonlinear) x output dimension of z,
+linear evaluation on h (bars) and on z = g(h), with the agreement report (the paper: figure only).
+
+python analysis/projection_head.py [--results results/projection_head/tiny]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from analysis import common  # noqa: E402
+
+STUDY = "projection_head"
+HEADS = ("none", "linear", "nonlinear", "nonlinear (3 layers)")
+
+
+def table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(printable table, numeric table of means on h and z, metric on h)."""
+    metric = common.metric_for(df)
+    z_metric = metric.replace("_acc", "_z_acc")
+    by = ["head", "out_dim"]
+    s_h, s_z = common.summary(df, by, metric), common.summary(df, by, z_metric)
+    keys = df[by].drop_duplicates()
+    rows, nums = [], []
+    for _, k in keys.iterrows():
+        h = common.lookup(s_h, head=k["head"], out_dim=k["out_dim"])
+        z = common.lookup(s_z, head=k["head"], out_dim=k["out_dim"])
+        dim = "= dim(h)" if pd.isna(k["out_dim"]) else int(k["out_dim"])
+        rows.append({"head": k["head"], "dim(z)": dim, "on h": common.cell(h), "on z = g(h)": common.cell(z)})
+        nums.append({"head": k["head"], "out_dim": k["out_dim"], "h": common.mean(h), "z": common.mean(z)})
+    return pd.DataFrame(rows), pd.DataFrame(nums), metric
+
+
+def claims(nums: pd.DataFrame) -> list[common.Claim]:
+    best = lambda head, rep: nums[nums["head"] == head][rep].max()
+    lin, nonlin, none = best("linear", "h"), best("nonlinear", "h"), best("none", "h")
+    out = [common.greater(nonlin, lin, "nonlinear head (best dim), on h", "linear head (best dim)"),
+           common.greater(min(lin, nonlin), none, "any head (the worse of linear / nonlinear, best dim)", "no head",
+                          margin=0.0)]
+    spread = nums[nums["head"] == "nonlinear"]["h"].dropna()
+    out.append(common.Claim("output dimension matters little: nonlinear head's range over dims < 3 points",
+                            None if len(spread) < 2 else bool(spread.max() - spread.min() < 3.0),
+                            f"range {spread.max() - spread.min():.1f} over {len(spread)} dims" if len(spread) >= 2
+                            else f"{len(spread)} dims measured"))
+    nl = nums[nums["head"] == "nonlinear"]
+    out.append(common.greater(nl["h"].mean(), nl["z"].mean(), "nonlinear head: mean accuracy on h", "on z = g(h)"))
+    return out
+
+
+def plot(nums: pd.DataFrame, metric: str, out: Path) -> list[Path]:
+    import seaborn as sns
+
+    fig, axes = common.figure(1, 2, size=(5.5, 3.8))
+    sized = nums[nums["head"].isin(["linear", "nonlinear"])].copy()
+    sized["dim(z)"] = sized["out_dim"].astype(int)
+    for ax, rep in zip(axes[0], ("h", "z")):
+        sns.barplot(sized, x="dim(z)", y=rep, hue="head", ax=ax)
+        none = nums[nums["head"] == "none"][rep]
+        if len(none) and none.notna().all():
+            ax.axhline(none.iloc[0], color="grey", ls="--", label="no head")
+        ax.set_ylabel(f"{metric} on {'h' if rep == 'h' else 'z = g(h)'} (%)")
+        ax.set_title(f"Figure 8: evaluated on {'h' if rep == 'h' else 'z = g(h)'}")
+        ax.legend()
+    return common.save_figure(fig, out, "figure8")
+
+
+def make(results_dir: str | Path) -> list[Path]:
+    df, notes = common.load(results_dir, STUDY, report=True)
+    if df.empty:
+        return []
+    out = Path(results_dir)
+    tab, nums, metric = table(df)
+    paths = common.write_table(tab, out, "figure8", f"Figure 8: projection heads, {metric} (%) on h and on z")
+    if nums[["h", "z"]].notna().any().any():
+        paths += plot(nums, metric, out)
+    return paths + common.write_report(out, STUDY, "Figure 8", metric, claims(nums), None, notes,
+                                       "The paper: nonlinear > linear by about 3 points, any head > none by "
+                                       "over 10 points, h over 10 points better than g(h).")
+
+
+if __name__ == "__main__":
+    common.cli(STUDY, make)

@@ -1,0 +1,91 @@
+"""Table 8 from stored results: transfer of SimCLR and supervised encoders to other data sets, by a linear
+probe of frozen h and by fine-tuning, beside the paper's linear numbers (ResNet-50, Table B.8).
+
+python analysis/transfer.py [--results results/transfer/tiny]
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd  # noqa: E402
+
+from analysis import common  # noqa: E402
+from analysis.paper import TABLE8_LINEAR  # noqa: E402
+from studies.common import read_manifest  # noqa: E402
+from studies.transfer import TARGETS  # noqa: E402
+
+STUDY = "transfer"
+METHODS = ("simclr", "supervised")
+KINDS = ("linear", "finetune")
+PATTERN = re.compile(r"transfer_(.+)_(linear|finetune)_acc$")
+
+
+def targets(df: pd.DataFrame, results_dir: Path) -> list[str]:
+    """Targets in the metric columns, plus the preset's own so that unrun ones still get a row."""
+    man = read_manifest(results_dir) or {}
+    found = [m.group(1) for c in df.columns if (m := PATTERN.match(c))]
+    return list(dict.fromkeys([*TARGETS.get(man.get("preset"), ()), *found]))
+
+
+def table(df: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict]:
+    rows, cells = [], {}
+    for name in names:
+        r = {(m, k): common.lookup(common.summary(df, ["method"], f"transfer_{name}_{k}_acc"), method=m)
+             for m in METHODS for k in KINDS}
+        cells[name] = {key: common.mean(v) for key, v in r.items()}
+        paper = TABLE8_LINEAR.get(name, ("-", "-"))
+        rows.append({"target": name, "SimCLR linear": common.cell(r[("simclr", "linear")]),
+                     "supervised linear": common.cell(r[("supervised", "linear")]),
+                     "SimCLR fine-tuned": common.cell(r[("simclr", "finetune")]),
+                     "supervised fine-tuned": common.cell(r[("supervised", "finetune")]),
+                     "paper SimCLR linear": paper[0], "paper supervised linear": paper[1]})
+    return pd.DataFrame(rows), cells
+
+
+def at_least(a: float, b: float, text: str, margin: float = 0.0) -> common.Claim:
+    """Claim 'a >= b - margin', undecided when either is missing."""
+    if pd.isna(a) or pd.isna(b):
+        return common.Claim(text, None, "not both measured")
+    return common.Claim(text, bool(a >= b - margin), f"{a:.1f} vs {b:.1f} ({a - b:+.1f})")
+
+
+def claims(cells: dict) -> list[common.Claim]:
+    linear = [at_least(c[("supervised", "linear")], c[("simclr", "linear")],
+                       f"{name}: supervised linear >= SimCLR linear") for name, c in cells.items()]
+    wins = [c.passed for c in linear]
+    text = "supervised >= SimCLR on linear transfer for most targets (the paper's finding)"
+    most = (common.Claim(text, None, f"{sum(w is not None for w in wins)} of {len(wins)} targets measured")
+            if None in wins or not wins else
+            common.Claim(text, sum(wins) > len(wins) / 2, f"supervised >= SimCLR on {sum(wins)} of {len(wins)}"))
+    tuned = [at_least(c[("simclr", "finetune")], c[("supervised", "finetune")],
+                      f"{name}: SimCLR fine-tuned within 2 points of or above supervised fine-tuned", 2.0)
+             for name, c in cells.items()]
+    return linear + [most] + tuned
+
+
+def make(results_dir: str | Path) -> list[Path]:
+    df, notes = common.load(results_dir, STUDY, report=True)
+    if df.empty:
+        return []
+    out = Path(results_dir)
+    names = targets(df, out)
+    tab, cells = table(df, names)
+    paths = common.write_table(tab, out, "table8", "Table 8: transfer top-1 (%): linear probe of frozen h and "
+                               "fine-tuning on all labels of each target, SimCLR vs supervised pretraining on "
+                               "the same data. The paper's numbers: ResNet-50 pretrained on ImageNet, L-BFGS "
+                               "logistic regression (Table B.8)")
+    # Too few paired cells make a rank correlation meaningless.
+    pairs = [(cells[n][(m, "linear")], TABLE8_LINEAR[n][i]) for n in names if n in TABLE8_LINEAR
+             for i, m in enumerate(METHODS)]
+    pairs = [(a, b) for a, b in pairs if not pd.isna(a)]
+    corr = common.spearman(*zip(*pairs)) if len(pairs) >= 3 else None
+    return paths + common.write_report(out, STUDY, "Table 8", "transfer_<target>_linear_acc / _finetune_acc",
+                                       claims(cells), corr, notes)
+
+
+if __name__ == "__main__":
+    common.cli(STUDY, make)

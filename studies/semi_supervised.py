@@ -1,0 +1,31 @@
+"""Table 7: semi-supervised learning. The whole encoder plus a new linear layer fine-tuned on 1 % and
+10 % of the labels (fixed class-balanced subsets), from SimCLR pretraining vs from random init.
+
+The paper's baseline is a supervised ResNet-50 trained on the same labelled subset; here it is the same
+fine-tuning recipe (Nesterov SGD, lr 0.05 x B/256, crop + flip, 60 epochs on 1 %, 30 on 10 %) started
+from a random-init encoder, so the two rows differ only in the pretraining. At paper scale, SimCLR at
+widths 2x and 4x add the table's wider rows. Not at the imagenet preset's streamed data (fine-tuning
+needs the images in memory).
+"""
+from __future__ import annotations
+
+from simclr.config import RunConfig, replace
+
+from studies.presets import baseline
+
+TITLE = "Table 7: fine-tuning on 1% and 10% of labels, SimCLR vs from scratch"
+PAPER = "Table 7"
+PRESETS = ("tiny", "cpu", "cifar10")
+PRESET_NOTE = "fine-tuning needs in-memory data (imagenet streams from disk);"
+FRACTIONS = (0.01, 0.1)
+WIDER = {"cifar10": (2.0,)}
+
+
+def arms(preset: str = "tiny", data_root: str = "") -> list[tuple[dict, RunConfig]]:
+    base = replace(baseline(preset, data_root), **{"eval.finetune_fractions": list(FRACTIONS)})
+    out = [({"init": "simclr", "width": base.encoder.width}, base)]
+    for width in WIDER.get(preset, ()):
+        out.append(({"init": "simclr", "width": width}, replace(base, **{"encoder.width": width})))
+    scratch = replace(base, **{"train.epochs": 0.0, "train.steps": 0, "train.online_head": False})
+    out.append(({"init": "random (supervised from scratch)", "width": base.encoder.width}, scratch))
+    return out

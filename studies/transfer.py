@@ -1,0 +1,26 @@
+"""Table 8: transfer. The encoder pretrained on the preset's data, then a linear probe of frozen h and
+full fine-tuning on each target data set the preset has, SimCLR vs the supervised baseline.
+
+Targets (eval.transfer): tiny -> the built-in set's shifted variant (new images with three times the
+clutter, simclr/data.py SYNTHETIC_TRANSFER; the same classes, a new distribution); cpu and cifar10 ->
+CIFAR-100 and STL-10; imagenet -> CIFAR-10, CIFAR-100 and STL-10, the Table 8 sets torchvision can
+fetch without a manual download. Targets are read at the pretraining image size. The paper's linear
+transfer is an L-BFGS logistic regression; here the linear probe of simclr/evaluate.py (Nesterov SGD on
+standardized features, no weight decay). The torchvision targets need data.download=true once online.
+"""
+from __future__ import annotations
+
+from simclr.config import RunConfig, replace
+
+from studies.presets import PRESETS, baseline, supervised
+
+TITLE = "Table 8: transfer (linear and fine-tuned), SimCLR vs supervised"
+PAPER = "Table 8"
+TARGETS = {"tiny": ("synthetic",), "cpu": ("cifar100", "stl10"), "cifar10": ("cifar100", "stl10"),
+           "imagenet": ("cifar10", "cifar100", "stl10")}
+
+
+def arms(preset: str = "tiny", data_root: str = "") -> list[tuple[dict, RunConfig]]:
+    base = replace(baseline(preset, data_root), **{"eval.transfer": list(TARGETS[preset]),
+                                                   "eval.transfer_finetune": True})
+    return [({"method": "simclr"}, base), ({"method": "supervised"}, supervised(base, preset))]

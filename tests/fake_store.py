@@ -1,0 +1,48 @@
+"""A result store with made-up metrics for a study's arms, written as studies/run.py and simclr.run
+would: study.json plus <run_id>/config.json and metrics.json. Analysis tests run on it in milliseconds."""
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+
+from simclr.config import to_dict
+from simclr.store import write_json
+from studies import common
+
+METRICS = ("knn_acc", "linear_acc", "online_acc", "supervised_acc", "linear_z_acc", "knn_z_acc",
+           "train_entropy", "train_contrastive_acc", "finetune_0.01_acc", "finetune_0.1_acc")
+
+
+def value(run_id: str, key: str, lo: float = 10.0, hi: float = 90.0) -> float:
+    """A deterministic pseudo-random number in [lo, hi) for (run, metric)."""
+    h = int(hashlib.sha256(f"{run_id}/{key}".encode()).hexdigest()[:8], 16) / 16**8
+    return lo + (hi - lo) * h
+
+
+def fake_metrics(cfg) -> dict:
+    rid = cfg.run_id
+    m = {k: value(rid, k) for k in METRICS}
+    m["train_contrastive_acc"] /= 100.0
+    m["train_entropy"] = value(rid, "entropy", 0.5, 6.0)
+    m["encoder_params"] = int(value(rid, "params", 1e4, 1e6))
+    for task in ("color_vs_grayscale", "rotation", "noise", "sobel"):
+        for rep in ("h", "gh", "chance"):
+            m[f"probe_{task}_{rep}"] = value(rid, f"{task}{rep}")
+    for spec in cfg.eval.transfer:
+        m[f"transfer_{spec}_linear_acc"] = value(rid, f"{spec}l")
+        m[f"transfer_{spec}_finetune_acc"] = value(rid, f"{spec}f")
+    return {"run_id": rid, "status": "completed", **m}
+
+
+def fake_store(root: Path, study_name: str, preset: str = "tiny", seeds: int = 1, skip: int = 0,
+               **options) -> list[dict]:
+    """Write the store; the last `skip` distinct runs are left out (a partial study)."""
+    study = importlib.import_module(f"studies.{study_name}")
+    entries = common.expand(study, preset, "/data" if preset in ("cpu", "imagenet") else "", seeds, **options)
+    common.write_manifest(root, common.manifest(study_name, preset, entries, ["fake"]))
+    runs = common.runs([(e["labels"], e["config"]) for e in entries])
+    for cfg in runs[:len(runs) - skip]:
+        write_json(root / cfg.run_id / "config.json", to_dict(cfg))
+        write_json(root / cfg.run_id / "metrics.json", fake_metrics(cfg))
+    return entries

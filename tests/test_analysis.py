@@ -1,0 +1,93 @@
+"""Every study's analysis regenerates its tables, figures and agreement report from a result store alone,
+and says what is missing on an empty or partial store instead of crashing."""
+import importlib
+import json
+
+import pandas as pd
+import pytest
+
+from analysis import common
+from analysis.make_all import make_all
+from studies.run import STUDIES
+from tests.fake_store import fake_store
+
+PRESET = {"h_vs_gh": "cifar10", "semi_supervised": "cifar10", "augmentation_grid": "tiny"}
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_full_store_gives_tables_figures_and_report(tmp_path, study):
+    fake_store(tmp_path, study, PRESET.get(study, "imagenet"))
+    paths = importlib.import_module(f"analysis.{study}").make(tmp_path)
+    suffixes = {p.suffix for p in paths}
+    assert {".md", ".tex", ".csv", ".json"} <= suffixes and all(p.exists() for p in paths)
+    report = json.loads((tmp_path / "agreement.json").read_text())
+    assert report["study"] == study and report["notes"] == []
+    assert report["claims"] and all(c["passed"] in (True, False) for c in report["claims"])
+    for p in paths:
+        if p.suffix == ".csv" and p.stem != "agreement":
+            assert not pd.read_csv(p).empty
+        if p.suffix == ".tex":
+            assert "\\begin{table}" in p.read_text()
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_partial_store_names_the_missing_runs(tmp_path, study):
+    fake_store(tmp_path, study, "tiny" if study != "h_vs_gh" else "cpu", skip=1)
+    paths = importlib.import_module(f"analysis.{study}").make(tmp_path)
+    report = json.loads((tmp_path / "agreement.json").read_text())
+    assert any("1 run(s) not run yet" in n for n in report["notes"])
+    assert any(p.suffix == ".md" and "missing" in p.read_text() for p in paths if p.name != "agreement.md")
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_empty_store_says_how_to_fill_it(tmp_path, study, capsys):
+    assert importlib.import_module(f"analysis.{study}").make(tmp_path) == []
+    assert f"python studies/run.py {study}" in capsys.readouterr().err
+
+
+def test_nothing_run_yet_leaves_every_claim_undecided(tmp_path):
+    from analysis import temperature
+
+    fake_store(tmp_path, "temperature", skip=6)
+    temperature.make(tmp_path)
+    report = json.loads((tmp_path / "agreement.json").read_text())
+    assert all(c["passed"] is None for c in report["claims"]) and report["spearman"] is None
+    assert (tmp_path / "table5.md").read_text().count("missing") == 18
+
+
+def test_seeds_give_mean_and_std(tmp_path):
+    from analysis import temperature
+
+    fake_store(tmp_path, "temperature", seeds=3)
+    temperature.make(tmp_path)
+    df, _ = common.load(tmp_path, "temperature")
+    s = common.summary(df, ["l2", "t"], "linear_acc")
+    row = common.lookup(s, l2=True, t=0.5)
+    values = df[(df["l2"]) & (df["t"] == 0.5)]["linear_acc"]
+    assert row["n"] == 3 and row["mean"] == pytest.approx(values.mean()) and row["std"] == pytest.approx(values.std())
+    assert f"{values.mean():.1f} ± {values.std():.1f}" in (tmp_path / "table5.md").read_text()
+
+
+def test_spearman_is_rank_correlation():
+    assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
+    assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
+    assert common.spearman([1, 5, 2, 9], [1, 100, 2, 1000])[0] == pytest.approx(1.0)  # ranks, not values
+    rho, n = common.spearman([1, float("nan"), 3], [1, 2, 3])
+    assert n == 2 and pd.isna(rho)  # too few pairs to rank
+
+
+def test_greater_claim_passes_fails_and_waits():
+    assert common.greater(60.0, 50.0, "a", "b").passed is True
+    assert common.greater(60.0, 59.5, "a", "b", margin=1.0).passed is False
+    assert common.greater(float("nan"), 50.0, "a", "b").passed is None
+
+
+def test_make_all_regenerates_every_store_and_one_summary(tmp_path):
+    fake_store(tmp_path / "temperature" / "tiny", "temperature")
+    fake_store(tmp_path / "color_strength" / "tiny", "color_strength", skip=2)
+    paths = make_all(tmp_path)
+    summary = (tmp_path / "agreement.md").read_text()
+    assert (tmp_path / "temperature" / "tiny" / "table5.md") in paths
+    assert (tmp_path / "color_strength" / "tiny" / "table1.png") in paths
+    assert "| temperature | temperature/tiny |" in summary and "| color_strength | color_strength/tiny |" in summary
+    assert make_all(tmp_path / "nothing") == []
