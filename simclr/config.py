@@ -358,10 +358,12 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     if d.name == "synthetic" and t.batch_size > d.num_train:
         e.append(f"train.batch_size={t.batch_size} exceeds data.num_train={d.num_train}")
     a = cfg.augment
-    if d.name == "imagenet" and (a.shared or not a.view1 or not a.view2 or a.view1[0].name != "crop"
-                                 or a.view2[0] != a.view1[0]):
-        e.append("augment: with data.name=imagenet each view's crop is made while decoding, from the full "
-                 "image: both views must start with the same crop op and augment.shared must be empty")
+    shared_crop = bool(a.shared) and a.shared[0].name == "crop"
+    view_crops = not a.shared and a.view1 and a.view2 and a.view1[0].name == "crop" and a.view2[0] == a.view1[0]
+    if d.name == "imagenet" and not (shared_crop or view_crops):
+        e.append("augment: with data.name=imagenet the crops are made while decoding, from the full image: "
+                 "either augment.shared starts with a crop op, or it is empty and both views start with the "
+                 "same crop op")
     if d.name == "imagenet" and (ev.finetune_fractions or ev.transform_probe):
         e.append("eval: fine-tuning and the transformation probe need in-memory data; with data.name=imagenet "
                  "set eval.finetune_fractions=[] and eval.transform_probe=false")

@@ -267,8 +267,9 @@ class InMemory:
 class _Decode:
     """Map-style dataset for FolderStream: key (index, item seed) -> (uint8 (3, S, S), label)."""
 
-    def __init__(self, paths, labels, size, train, scale, ratio, crop_fraction, views=1):
+    def __init__(self, paths, labels, size, train, scale, ratio, crop_fraction, views=1, stacked=False):
         self.paths, self.labels, self.size, self.train, self.views = paths, labels, size, train, views
+        self.stacked = stacked or views > 1
         self.crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio,
                                          interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
         self.resize_to = round(size / crop_fraction)
@@ -282,7 +283,7 @@ class _Decode:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(item_seed)
                 crops = [self.crop(img) for _ in range(self.views)]
-            img = crops[0] if self.views == 1 else torch.stack(crops)  # (views, 3, S, S)
+            img = torch.stack(crops) if self.stacked else crops[0]  # (views, 3, S, S)
         else:
             img = TF.center_crop(TF.resize(img, [self.resize_to], antialias=True), [self.size, self.size])
         return img, self.labels[i]
@@ -297,14 +298,15 @@ class FolderStream:
 
     train=True: random resized crop at decode time, from the full-resolution image (the other
     augmentations run batched on the device); with views=2, two independent crops per image, batches
-    of uint8 (B, 2, 3, S, S): the two views' crops. train=False: resize to size / crop_fraction and
+    of uint8 (B, 2, 3, S, S): the two views' crops (stacked=True with views=1: (B, 1, 3, S, S)). train=False: resize to size / crop_fraction and
     centre-crop, for evaluation, uint8 (B, 3, S, S). Labels int64; order and crops are a function of
     (seed, epoch).
     """
 
     def __init__(self, root: str, split: str = "train", image_size: int = 224, train: bool = True,
                  workers: int = 4, scale: tuple[float, float] = (0.08, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3), crop_fraction: float = 0.875, views: int = 1):
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), crop_fraction: float = 0.875, views: int = 1,
+                 stacked: bool = False):
         split_dir = os.path.join(root, split)
         if not os.path.isdir(split_dir):
             raise FileNotFoundError(f"no split folder {os.path.abspath(split_dir)} (expected "
@@ -315,7 +317,7 @@ class FolderStream:
         paths, labels, self.classes = _list_split(split_dir, classes)
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.workers = workers
-        self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction, views)
+        self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction, views, stacked)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -376,8 +378,9 @@ def stream_splits(root: str, image_size: int, workers: int = 4) -> Splits:
     return Splits(train, train.labels, test, test.labels, len(train.classes), "imagenet", train.classes)
 
 
-def pretraining_stream(root: str, image_size: int, crop: dict, workers: int = 4) -> FolderStream:
-    """Train split decoded with two random resized crops per image, with the parameters of the
-    recipe's crop op (scale, ratio), from the full-resolution image as the paper does."""
+def pretraining_stream(root: str, image_size: int, crop: dict, workers: int = 4, views: int = 2) -> FolderStream:
+    """Train split decoded with random resized crops from the full-resolution image, as the paper does,
+    with the parameters of the recipe's crop op (scale, ratio): views=2, one crop per view, batches
+    (B, 2, 3, S, S); views=1, the one shared crop of Figure 5's protocol, batches (B, 1, 3, S, S)."""
     return FolderStream(root, "train", image_size, train=True, workers=workers, scale=tuple(crop["scale"]),
-                        ratio=tuple(crop["ratio"]), views=2)
+                        ratio=tuple(crop["ratio"]), views=views, stacked=True)

@@ -77,7 +77,9 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dic
     model = build_model(cfg, splits.num_classes)
     if streamed:
         d = cfg.data
-        train_set = pretraining_stream(d.root, d.image_size, cfg.augment.view1[0].kwargs(), d.workers)
+        a = cfg.augment  # the crop made while decoding: the shared one (Figure 5), else each view's
+        crop, views = (a.shared[0], 1) if a.shared else (a.view1[0], 2)
+        train_set = pretraining_stream(d.root, d.image_size, crop.kwargs(), d.workers, views)
     else:
         train_set = InMemory(splits.train_images, splits.train_labels)
     monitor = knn_monitor(cfg, splits, device) if cfg.eval.knn_every_epochs else None

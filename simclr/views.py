@@ -19,10 +19,13 @@ def apply_ops(x, ops, generator):
 def two_views(images_uint8, shared, view1, view2, generator):
     """(B, C, H, W) uint8 images -> two (B, C, H', W') float views in [0, 1].
 
-    (B, 2, C, H, W) input holds each view's random resized crop, already made while decoding from
-    the full-resolution image (large folders): each branch's first op, its crop, is then skipped.
+    (B, k, C, H, W) input holds crops already made while decoding from the full-resolution image
+    (large folders): k=2, each view's random resized crop, so each branch skips its first op (the
+    crop); k=1, the shared crop (Figure 5's protocol), so the shared ops skip their first.
     """
-    if images_uint8.ndim == 5:
+    if images_uint8.ndim == 5 and images_uint8.shape[1] == 1:
+        images_uint8, shared = images_uint8[:, 0], list(shared)[1:]
+    elif images_uint8.ndim == 5:
         x = to_float(images_uint8)
         if list(view1[1:]) == list(view2[1:]):
             v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[1:], generator)

@@ -23,9 +23,7 @@ from studies.presets import baseline, crop_scale
 
 TITLE = "Figure 5: augmentation pairs (7x7 grid, one-branch protocol)"
 PAPER = "Figure 5"
-PRESETS = ("tiny", "cpu", "cifar10")
-PRESET_NOTE = ("the one-branch protocol's shared crop is not yet made while decoding, as the imagenet "
-               "preset's streamed data needs;")
+PRESETS = ("tiny", "cpu", "cifar10", "imagenet")
 OPERATORS = ("crop", "cutout", "color", "sobel", "noise", "blur", "rotate")
 
 

@@ -21,6 +21,7 @@ import simclr  # noqa: E402
 from simclr.config import ConfigError, replace, total_steps  # noqa: E402
 from simclr.store import record_failure  # noqa: E402
 from studies import common  # noqa: E402
+from studies.presets import baseline  # noqa: E402
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
            "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix")
@@ -69,20 +70,29 @@ def train_flops_per_image(cfg) -> float:
     return 3.0 * counter.get_total_flops()
 
 
-def dry_run(configs, num_train: int | None, throughput: float, labels: dict | None = None) -> None:
-    flops, images = 0.0, 0
+def dry_run(configs, num_train: int | None, throughput: float, labels: dict | None = None,
+            reference=None) -> None:
+    """Print each run and the study's cost. `throughput` is images/s of the `reference` config (the
+    preset's baseline); other encoders are costed by their FLOPs relative to it."""
+    flops, images, seconds = 0.0, 0, 0.0
     per_image: dict[tuple, float] = {}
+
+    def cost(cfg) -> float:
+        key = (cfg.encoder, cfg.head, cfg.data.image_size)
+        if key not in per_image:
+            per_image[key] = train_flops_per_image(cfg)
+        return per_image[key]
+
+    rate = throughput * cost(reference or configs[0])  # FLOP/s
     for cfg in configs:
         n = num_train or cfg.data.num_train
         steps = total_steps(cfg, n)
         images += steps * cfg.train.batch_size
-        key = (cfg.encoder, cfg.head, cfg.data.image_size)
-        if key not in per_image:
-            per_image[key] = train_flops_per_image(cfg)
-        flops += steps * cfg.train.batch_size * per_image[key]
+        flops += steps * cfg.train.batch_size * cost(cfg)
         print(f"{cfg.run_id}  steps={steps}  {_describe(cfg, labels)}")
     print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP; "
-          f"at {throughput:,.0f} images/s: {images / throughput / 3600:,.2f} hours")
+          f"at {throughput:,.0f} images/s of the preset's baseline encoder ({rate / 1e12:.2f} TFLOP/s): "
+          f"{flops / rate / 3600:,.2f} hours of pretraining")
 
 
 def _describe(cfg, labels: dict | None = None) -> str:
@@ -144,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", default="", help="loss_functions: small | full tuning grid (default by preset)")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
     ap.add_argument("--throughput", type=float, default=980.0,
-                    help="images/s assumed by --dry-run (980: tiny/cpu preset on a 2-core CPU, measured)")
+                    help="--dry-run: images/s of the preset's baseline on your hardware (980: the tiny and "
+                         "cpu presets on a 2-core CPU, measured); other encoders are scaled by their FLOPs")
     args = ap.parse_args(argv)
     argv_used = list(sys.argv[1:] if argv is None else argv)
     if args.list or not args.study:
@@ -161,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = common.runs([(e["labels"], e["config"]) for e in entries])
     results = args.results or f"results/{args.study}/{args.preset}"
     if args.dry_run:
-        dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput, cell_labels(entries))
+        dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput, cell_labels(entries),
+                baseline(args.preset, args.data_root))
         return 0
     try:
         common.write_manifest(results, common.manifest(args.study, args.preset, entries, argv_used))

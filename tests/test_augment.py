@@ -492,3 +492,14 @@ def test_autoaugment_is_torchvisions_policy_per_image():
     assert torch.equal(same, A.to_float(x))
     with pytest.raises(ValueError, match="policy must be one of"):
         A.check_op("autoaugment", {"policy": "svhn2"})
+
+
+def test_two_views_of_a_shared_crop_made_while_decoding():
+    # (B, 1, C, H, W): Figure 5's shared crop is done; the rest of the shared ops and both branches run
+    x = torch.randint(0, 256, (6, 1, 3, 8, 8), dtype=torch.uint8)
+    shared = [("crop", {"scale": (0.3, 1.0)}), ("flip", {"p": 1.0})]
+    color = [("color_jitter", {"strength": 1.0, "p": 1.0})]
+    v1, v2 = two_views(x, shared, color, [], gen(7))
+    w1, w2 = two_views(x[:, 0], shared[1:], color, [], gen(7))
+    assert torch.equal(v1, w1) and torch.equal(v2, w2)
+    assert torch.equal(v2, A.to_float(x[:, 0]).flip(-1))  # identity branch: the flipped shared crop

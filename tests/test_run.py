@@ -136,6 +136,10 @@ def test_imagenet_style_folder_streams_through_a_run(tmp_path):
                                             "train.steps=3", "optim.warmup_epochs=0.25"])
     m = simclr.run(cfg, tmp_path / "runs")
     assert m["status"] == "completed" and m["step"] == 3 and 0 <= m["knn_acc"] <= 100
+    # Figure 5's one-branch protocol: one shared crop per image made while decoding, identity on view2
+    one_branch = simclr.config.replace(cfg, **{"augment.shared": [{"op": "crop"}],
+                                               "augment.view1": [{"op": "rotate"}], "augment.view2": []})
+    assert simclr.run(one_branch, tmp_path / "runs")["status"] == "completed"
 
 
 def test_fp16_and_finetuning_evaluations(tmp_path):
