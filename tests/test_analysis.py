@@ -91,3 +91,20 @@ def test_make_all_regenerates_every_store_and_one_summary(tmp_path):
     assert (tmp_path / "color_strength" / "tiny" / "table1.png") in paths
     assert "| temperature | temperature/tiny |" in summary and "| color_strength | color_strength/tiny |" in summary
     assert make_all(tmp_path / "nothing") == []
+
+
+def test_figure6_colour_histograms_identify_the_image_until_colour_is_distorted(tmp_path):
+    import torch
+
+    from analysis import figure6
+    from simclr.config import load
+
+    x = torch.rand(5, 3, 8, 8)
+    h = figure6.histograms(x, bins=4).view(5, 3, 4)
+    ref = torch.stack([torch.stack([torch.histc(x[i, c], bins=4, min=0, max=1) for c in range(3)]) for i in range(5)])
+    assert torch.allclose(h, ref / 64)  # torch's own histogram on the same bins
+    cfg = load("configs/tiny.yaml", ["data.num_train=300", "data.num_test=50"])
+    paths = figure6.make(cfg, tmp_path, n=300)
+    table = (tmp_path / "figure6.md").read_text()
+    crop_only, distorted = [float(r.split("|")[2]) for r in table.splitlines() if r.startswith("| crop")]
+    assert crop_only > 90 and distorted < 30 and (tmp_path / "figure6.png") in paths
