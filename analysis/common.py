@@ -47,6 +47,8 @@ def _load(results_dir: Path, study: str) -> tuple[pd.DataFrame, list[str]]:
         return pd.DataFrame(), [f"{results_dir} holds study {man.get('study')!r}, not {study!r}"]
     arms = pd.DataFrame([{**a["labels"], "seed": a["seed"], "run_id": a["run_id"]} for a in man["arms"]])
     stored = load_results(results_dir)
+    # a label names the cell; a stored column of the same name (metrics.json's "epochs") must not shadow it
+    stored = stored.drop(columns=[c for c in arms.columns if c in stored.columns and c != "run_id"])
     df = arms.merge(stored, on="run_id", how="left") if not stored.empty else arms.assign(status=None)
     df["status"] = df["status"].fillna("missing")
     notes = []
@@ -127,8 +129,19 @@ def greater(a: float, b: float, what_a: str, what_b: str, margin: float = 0.0) -
     """Claim 'a > b (+ margin)', undecided when either is missing."""
     text = f"{what_a} > {what_b}" + (f" by more than {margin:g} points" if margin else "")
     if _isna(a) or _isna(b):
-        return Claim(text, None, f"{what_a}: {_num(a)}, {what_b}: {_num(b)}: not both measured")
+        return Claim(text, None, f"{what_a}: {num(a)}, {what_b}: {num(b)}: not both measured")
     return Claim(text, bool(a - b > margin), f"{a:.1f} vs {b:.1f} ({a - b:+.1f})")
+
+
+def at_least(a: float, b: float, text: str, margin: float = 0.0) -> Claim:
+    """Claim 'a >= b - margin', undecided when either is missing."""
+    if _isna(a) or _isna(b):
+        return Claim(text, None, "not both measured")
+    return Claim(text, bool(a >= b - margin), f"{a:.1f} vs {b:.1f} ({a - b:+.1f})")
+
+
+def num(v) -> str:
+    return "-" if _isna(v) else f"{v:.1f}"
 
 
 def write_table(table: pd.DataFrame, out: Path, name: str, caption: str) -> list[Path]:
@@ -191,10 +204,6 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
                           "spearman": None if correlation is None or _isna(correlation[0]) else correlation[0],
                           "spearman_cells": None if correlation is None else correlation[1], "notes": notes})
     return paths
-
-
-def _num(v) -> str:
-    return "-" if _isna(v) else f"{v:.1f}"
 
 
 def cli(study: str, make) -> None:

@@ -49,14 +49,10 @@ def claims(cells: dict) -> list[common.Claim]:
         text = (f"{NAMES[task]}: g(h) within 10 points of random guess (the paper's pattern: "
                 f"{TABLE3[task]['gh']:.1f} vs {TABLE3[task]['random']:.1f})")
         gap = c["gh"] - c["chance"]
-        out.append(common.Claim(text, None, f"g(h): {_num(c['gh'])}, random guess: {_num(c['chance'])}: "
+        out.append(common.Claim(text, None, f"g(h): {common.num(c['gh'])}, random guess: {common.num(c['chance'])}: "
                                 "not both measured") if pd.isna(gap) else
                    common.Claim(text, bool(abs(gap) <= 10), f"{c['gh']:.1f} vs {c['chance']:.1f} ({gap:+.1f})"))
     return out
-
-
-def _num(v: float) -> str:
-    return "-" if pd.isna(v) else f"{v:.1f}"
 
 
 def top1(df: pd.DataFrame, metric: str) -> str:

@@ -35,9 +35,15 @@ def make_all(results: str | Path) -> list[Path]:
             print(f"{store}: unknown study {name!r}, skipped", file=sys.stderr)
             continue
         print(f"== {name}: {store}", file=sys.stderr)
-        written += importlib.import_module(f"analysis.{name}").make(store)
+        try:
+            paths = importlib.import_module(f"analysis.{name}").make(store)
+        except Exception as err:  # one broken store must not hide the others
+            print(f"{store}: analysis failed: {type(err).__name__}: {err}", file=sys.stderr)
+            summary.append(f"| {name} | {store.relative_to(results)} | analysis failed | - | {err} |")
+            continue
+        written += paths
         report = store / "agreement.json"
-        if report.exists():
+        if report in paths:
             for c in json.loads(report.read_text())["claims"]:
                 summary.append(f"| {name} | {store.relative_to(results)} | {c['text']} | {MARK[c['passed']]} "
                                f"| {c['detail']} |")

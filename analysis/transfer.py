@@ -46,22 +46,15 @@ def table(df: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), cells
 
 
-def at_least(a: float, b: float, text: str, margin: float = 0.0) -> common.Claim:
-    """Claim 'a >= b - margin', undecided when either is missing."""
-    if pd.isna(a) or pd.isna(b):
-        return common.Claim(text, None, "not both measured")
-    return common.Claim(text, bool(a >= b - margin), f"{a:.1f} vs {b:.1f} ({a - b:+.1f})")
-
-
 def claims(cells: dict) -> list[common.Claim]:
-    linear = [at_least(c[("supervised", "linear")], c[("simclr", "linear")],
+    linear = [common.at_least(c[("supervised", "linear")], c[("simclr", "linear")],
                        f"{name}: supervised linear >= SimCLR linear") for name, c in cells.items()]
     wins = [c.passed for c in linear]
     text = "supervised >= SimCLR on linear transfer for most targets (the paper's finding)"
     most = (common.Claim(text, None, f"{sum(w is not None for w in wins)} of {len(wins)} targets measured")
             if None in wins or not wins else
             common.Claim(text, sum(wins) > len(wins) / 2, f"supervised >= SimCLR on {sum(wins)} of {len(wins)}"))
-    tuned = [at_least(c[("simclr", "finetune")], c[("supervised", "finetune")],
+    tuned = [common.at_least(c[("simclr", "finetune")], c[("supervised", "finetune")],
                       f"{name}: SimCLR fine-tuned within 2 points of or above supervised fine-tuned", 2.0)
              for name, c in cells.items()]
     return linear + [most] + tuned

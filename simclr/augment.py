@@ -360,9 +360,9 @@ def apply_autoaugment(x, params):
     def per_image(x, idx):
         u8 = (x * 255).round_().to(torch.uint8)
         out = torch.empty_like(u8)
-        with torch.random.fork_rng(devices=[]):  # torchvision draws from the global generator
+        with torch.random.fork_rng(devices=[]):  # torchvision draws from the global CPU generator
             for i, j in enumerate(idx.tolist()):
-                torch.manual_seed(int(params["seed"][j]))
+                torch.default_generator.manual_seed(int(params["seed"][j]))
                 out[i] = policy(u8[i])
         return out.float().div_(255)
 

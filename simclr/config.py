@@ -136,6 +136,7 @@ class TrainConfig:
     online_head: bool = True       # linear classifier on stop-gradient(h) trained alongside
     precision: str = "bf16"        # fp32 | bf16 | fp16 (autocast; loss logits always float32)
     channels_last: bool = True
+    bn_groups: int = 1             # 1: global BN over all 2N views; k: per-device BN as on k devices (appendix)
     compile: bool = False          # torch.compile the encoder
     device: str = field(default="auto", metadata=NOT_HASHED)     # auto | cpu | cuda | cuda:N
     threads: int = field(default=0, metadata=NOT_HASHED)         # CPU threads; 0 = torch default
@@ -375,6 +376,9 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_lr", "probe_epochs"):
         if getattr(ev, k) <= 0:
             e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")
+    if t.bn_groups < 1 or t.batch_size % t.bn_groups:
+        e.append(f"train.bn_groups={t.bn_groups}: must be >= 1 and divide train.batch_size={t.batch_size} "
+                 "(each group holds both views of batch_size / bn_groups images)")
     if ev.finetune_epochs < 0 or ev.knn_every_epochs < 0:
         e.append("eval.finetune_epochs and eval.knn_every_epochs must be >= 0")
     for spec in ev.transfer:

@@ -74,6 +74,20 @@ def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int 
 SYNTHETIC_TRANSFER = {"seed_offset": 1000, "clutter": 24, "clutter_size": (0.06, 0.15)}
 
 
+def check_transfer(spec: str, data_cfg) -> None:
+    """Fail now if an eval.transfer set cannot be read (downloading it if data.download asks), without
+    decoding it: at 224 px a decoded CIFAR set alone would take gigabytes."""
+    name, _, root = spec.partition(":")
+    if name == "synthetic":
+        return
+    if name == "folder":
+        if not os.path.isdir(os.path.join(root, "train")):
+            raise FileNotFoundError(f"eval.transfer {spec!r}: no folder {os.path.join(root, 'train')}")
+        return
+    _load_torchvision(name, root or os.path.join(_cache_base(data_cfg.cache_dir or None), "datasets"),
+                      0, data_cfg.download)
+
+
 def transfer_splits(spec: str, data_cfg) -> Splits:
     """The data set named by an eval.transfer entry ("cifar100", "folder:/path"), at the pretraining
     image size and with the pretraining data's cache and download settings."""
@@ -107,10 +121,14 @@ def _load_torchvision(name: str, root: str, image_size: int, download: bool) -> 
             if isinstance(err, RuntimeError):  # torchvision's "Dataset not found or corrupted"
                 raise FileNotFoundError(f"data set {name!r} not found under {os.path.abspath(root)}; {fix}") from err
             raise
+        if not image_size:  # an existence check: opened, not converted
+            continue
         data = torch.from_numpy(ds.data)
         images = data if name == "stl10" else data.permute(0, 3, 1, 2)  # CIFAR arrays are NHWC
         labels = torch.as_tensor(ds.labels if name == "stl10" else ds.targets, dtype=torch.int64)
         parts += [_fit(images.contiguous(), image_size), labels]
+    if not image_size:
+        return None
     return Splits(*parts, num_classes=len(ds.classes), name=name, classes=list(ds.classes))
 
 

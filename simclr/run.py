@@ -13,7 +13,7 @@ import torch
 
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
-from simclr.data import FolderStream, InMemory, load_splits, pretraining_stream, transfer_splits
+from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, environment, read_json, write_json
@@ -60,14 +60,15 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dic
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     t0 = time.perf_counter()
-    splits = load_data(cfg)  # before the run directory exists: a bad data.root leaves no stub run
+    splits = load_data(cfg)  # before the run directory exists: a bad data.root fails before any work
     streamed = isinstance(splits.train_images, FolderStream)
     config_mod.check_against_data(cfg, len(splits.train_labels), None if streamed else splits.train_labels)
     for spec in cfg.eval.transfer:  # a transfer set that cannot be read must fail now, not after pretraining
-        transfer_splits(spec, cfg.data)
+        check_transfer(spec, cfg.data)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", to_dict(cfg))
+    (run_dir / "error.json").unlink(missing_ok=True)  # this attempt replaces an earlier failed one
     env = environment(cfg.seed, device)
     if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
         env["previous_sessions"] = [read_json(run_dir / "env.json")]

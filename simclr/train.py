@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from simclr import losses, views
+from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
 from simclr.store import JsonlLog, atomic_torch_save
@@ -110,58 +111,59 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     step, status = start, "completed"
     t0, images_seen = time.perf_counter(), 0
     end = total if stop_after is None else min(total, stop_after)
-    while step < end:
-        epoch, offset = divmod(step, spe)
-        for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset):
-            if step >= end:
-                break
-            lr = lr_at(step, total, warmup, peak)
-            set_lr(optimizer, lr)
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            v1, v2 = make_views(cfg, images, generator)
-            x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
-            if t.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            labels2 = labels.repeat(2)
-            with autocast(device, t.precision):
-                h, z, logits = forward(x)
-            z1, z2 = z.float().chunk(2)
-            if t.method == "simclr":
-                loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
-                online = F.cross_entropy(logits.float(), labels2) if t.online_head else 0.0
-            else:  # supervised baseline: the classifier's gradient reaches the encoder
+    with grouped_bn(model, t.bn_groups):  # 1: global BN over the whole batch of 2N views
+        while step < end:
+            epoch, offset = divmod(step, spe)
+            for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset):
+                if step >= end:
+                    break
+                lr = lr_at(step, total, warmup, peak)
+                set_lr(optimizer, lr)
+                images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                v1, v2 = make_views(cfg, images, generator)
+                x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
+                if t.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                labels2 = labels.repeat(2)
                 with autocast(device, t.precision):
-                    logits = model.classifier(h)
-                loss = F.cross_entropy(logits.float(), labels2)
-                online = 0.0
-            if not torch.isfinite(loss + online):
-                status = "diverged"
-                log.write({"event": "diverged", "step": step, "loss": float(loss.detach())})
+                    h, z, logits = forward(x)
+                z1, z2 = z.float().chunk(2)
+                if t.method == "simclr":
+                    loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
+                    online = F.cross_entropy(logits.float(), labels2) if t.online_head else 0.0
+                else:  # supervised baseline: the classifier's gradient reaches the encoder
+                    with autocast(device, t.precision):
+                        logits = model.classifier(h)
+                    loss = F.cross_entropy(logits.float(), labels2)
+                    online = 0.0
+                if not torch.isfinite(loss + online):
+                    status = "diverged"
+                    log.write({"event": "diverged", "step": step, "loss": float(loss.detach())})
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss + online).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                images_seen += images.shape[0]
+                if step % t.log_every == 0 or step == total:
+                    rec = {"step": step, "epoch": step / spe, "lr": lr, "loss": loss.item(),
+                           **_step_metrics(cfg, z1, z2, logits, labels2),
+                           "images_per_s": images_seen / (time.perf_counter() - t0)}
+                    log.write(rec)
+                    epoch_recs.append(rec)
+                    progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
+                if step % spe == 0:
+                    log.write(_epoch_record(epoch_recs, step, spe))
+                    epoch_recs = []
+                    every = cfg.eval.knn_every_epochs
+                    if monitor and every and (step // spe) % every == 0:
+                        log.write({"event": "monitor", "epoch": step // spe, "step": step, **monitor(model)})
+                if step % t.checkpoint_every == 0 and step < total:
+                    save(step)
+                progress.update(1)
+            if status == "diverged":
                 break
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss + online).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            images_seen += images.shape[0]
-            if step % t.log_every == 0 or step == total:
-                rec = {"step": step, "epoch": step / spe, "lr": lr, "loss": loss.item(),
-                       **_step_metrics(cfg, z1, z2, logits, labels2),
-                       "images_per_s": images_seen / (time.perf_counter() - t0)}
-                log.write(rec)
-                epoch_recs.append(rec)
-                progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
-            if step % spe == 0:
-                log.write(_epoch_record(epoch_recs, step, spe))
-                epoch_recs = []
-                every = cfg.eval.knn_every_epochs
-                if monitor and every and (step // spe) % every == 0:
-                    log.write({"event": "monitor", "epoch": step // spe, "step": step, **monitor(model)})
-            if step % t.checkpoint_every == 0 and step < total:
-                save(step)
-            progress.update(1)
-        if status == "diverged":
-            break
     progress.close()
     elapsed = time.perf_counter() - t0
     if status == "completed" and step < total:

@@ -8,8 +8,9 @@
   epochs (the tiny preset: its 400 steps at batch 256, i.e. 20 epochs of 5,000 images).
 - supervised_augmentation (Table B.3): the supervised baseline with crop (+flip), + colour, + colour
   + blur (colour at strength 1, as the paper).
-Global BN on/off is not here: it only differs from per-process BN with several processes, which a run
-of this version does not use (one process per run).
+- global_bn: global BN (the baseline: statistics over all 2N views) vs per-device BN as on batch/32
+  devices of 32 images each (the paper's 4096 over 128 TPU cores), emulated in one process
+  (train.bn_groups, simclr/bn.py): each group normalises both views of its own images only.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from simclr.config import RunConfig, op, replace
 
 from studies.presets import PRESETS, baseline, crop_scale, recipe, supervised, with_recipe
 
-TITLE = "Appendix: flip, blur, LARS vs SGD, temperature x batch (B.8), supervised augmentation (B.3)"
+TITLE = "Appendix: flip, blur, LARS vs SGD, global BN, temperature x batch (B.8), supervised augmentation (B.3)"
 PAPER = "Appendix B"
 SGD_FACTORS = (1 / 20, 1 / 8, 1 / 4)
 BATCHES = {"tiny": (128, 256, 512), "cpu": (128, 256, 512), "cifar10": (256, 512, 1024, 2048, 4096),
@@ -40,6 +41,10 @@ def arms(preset: str = "tiny", data_root: str = "") -> list[tuple[dict, RunConfi
         lr = base.optim.lr * f
         out.append(({"ablation": "optimizer", "arm": "sgd", "lr": lr},
                     replace(base, **{"optim.name": "sgd", "optim.lr": lr})))
+    groups = max(2, base.train.batch_size // 32)
+    out += [({"ablation": "global_bn", "arm": "global BN"}, base),
+            ({"ablation": "global_bn", "arm": f"per-device BN ({groups} groups)"},
+             replace(base, **{"train.bn_groups": groups}))]
     grid = replace(base, **{"train.steps": 0, "train.epochs": FIXED_EPOCHS.get(preset, base.train.epochs)})
     for t in TEMPERATURES:
         for batch in BATCHES[preset]:

@@ -60,5 +60,8 @@ def arms(preset: str = "tiny", data_root: str = "", operators=OPERATORS,
     unknown = [o for o in operators if o not in OPERATORS]
     if unknown:
         raise ValueError(f"unknown operator(s) {unknown}; choose from {', '.join(OPERATORS)}")
+    if symmetric and preset == "imagenet":
+        raise ValueError("--symmetric at the imagenet preset: streamed images need a crop first in each view, "
+                         "which most cells lack; use the one-branch protocol (no --symmetric)")
     base = baseline(preset, data_root)
     return [({"first": a, "second": b}, cell(base, a, b, symmetric)) for a in operators for b in operators]

@@ -50,11 +50,15 @@ def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets: list[s
     if seeds < 1:
         raise ValueError(f"--seeds {seeds}: must be >= 1")
     overrides = parse_sets(list(sets))
-    entries = []
+    entries, merged = [], {}
     for labels, cfg in study.arms(preset, data_root, **options):
         for s in range(seeds):
             run = replace(cfg, **{**overrides, "seed": cfg.seed + s})
             entries.append({"labels": labels, "seed": run.seed, "config": run})
+            merged.setdefault(run.run_id, set()).add(cfg.run_id)
+    if any(len(v) > 1 for v in merged.values()):  # distinct runs of the study became one
+        raise ValueError(f"--set {' '.join(sets)} overrides what the study varies: different cells would be "
+                         "filled by one run; override only fields the study keeps fixed")
     return entries
 
 
@@ -65,16 +69,18 @@ def manifest(study_name: str, preset: str, entries: list[dict], argv: list[str])
 
 
 def write_manifest(results: str | Path, new: dict) -> Path:
-    """Record which run fills which cell. A rerun with other options or overrides adds its arms to the
-    ones already recorded, so no finished run is orphaned."""
+    """Record which run fills which cell. A rerun adds its arms to the ones recorded; where it fills a
+    cell (same labels and seed) with another run (other overrides), the new run takes the cell, so a
+    table never averages two configs as if they were seeds. Earlier invocations stay in "history"."""
     path = Path(results) / MANIFEST
     if path.exists():
         old = read_json(path)
         if old.get("study") != new["study"]:
             raise ValueError(f"{path} belongs to study {old.get('study')!r}, not {new['study']!r}: "
                              "pass another --results directory")
-        seen = {(a["run_id"], json.dumps(a["labels"], sort_keys=True)) for a in new["arms"]}
-        kept = [a for a in old["arms"] if (a["run_id"], json.dumps(a["labels"], sort_keys=True)) not in seen]
+        cell = lambda a: (json.dumps(a["labels"], sort_keys=True), a["seed"])
+        taken = {cell(a) for a in new["arms"]}
+        kept = [a for a in old["arms"] if cell(a) not in taken]
         new = {**new, "arms": kept + new["arms"], "history": old.get("history", []) + [
             {k: old[k] for k in ("argv", "written") if k in old}]}
     Path(results).mkdir(parents=True, exist_ok=True)

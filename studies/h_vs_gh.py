@@ -12,9 +12,9 @@ and Sobel with p=0.5 (50 %). Not at the imagenet preset: the probe needs the ima
 from __future__ import annotations
 
 from simclr.config import RunConfig, op, replace
+from simclr.models import build_model
 
 from studies.presets import baseline, with_recipe
-from simclr.models import build_model
 
 TITLE = "Table 3: predicting the transformation from h and from g(h)"
 PAPER = "Table 3"

@@ -23,8 +23,7 @@ def arms(preset: str = "tiny", data_root: str = "") -> list[tuple[dict, RunConfi
     out = [({"head": "none", "out_dim": None, "layers": 0}, replace(base, **{"head.kind": "none"}))]
     for kind, layers in (("linear", 1), ("nonlinear", 2)):
         for dim in OUT_DIMS[preset]:
-            cfg = replace(base, **{"head.kind": "linear" if layers == 1 else "mlp", "head.layers": max(2, layers),
-                                   "head.out_dim": dim})
+            cfg = replace(base, **{"head.kind": "linear" if layers == 1 else "mlp", "head.out_dim": dim})
             out.append(({"head": kind, "out_dim": dim, "layers": layers}, cfg))
     v2 = replace(base, **{"head.kind": "mlp", "head.layers": 3})
     out.append(({"head": "nonlinear (3 layers)", "out_dim": base.head.out_dim, "layers": 3}, v2))

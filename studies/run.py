@@ -92,7 +92,8 @@ def dry_run(configs, num_train: int | None, throughput: float, labels: dict | No
         print(f"{cfg.run_id}  steps={steps}  {_describe(cfg, labels)}")
     print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP; "
           f"at {throughput:,.0f} images/s of the preset's baseline encoder ({rate / 1e12:.2f} TFLOP/s): "
-          f"{flops / rate / 3600:,.2f} hours of pretraining")
+          f"{flops / rate / 3600:,.2f} hours of pretraining (evaluations not counted: fine-tuning, "
+          "transfer and probes add to it)")
 
 
 def _describe(cfg, labels: dict | None = None) -> str:
@@ -185,8 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     for o in failed:
         print(f"run {o['run_id']} failed: {o['error']}", file=sys.stderr)
     print(f"{len(outcomes) - len(failed)}/{len(outcomes)} runs finished in {results}", file=sys.stderr)
-    analysis = importlib.import_module(f"analysis.{args.study}")
-    for path in analysis.make(results):
+    try:
+        paths = importlib.import_module(f"analysis.{args.study}").make(results)
+    except Exception:  # the runs are stored; the analysis can be rerun on its own once fixed
+        traceback.print_exc()
+        print(f"error: the analysis failed; the runs are kept in {results}: "
+              f"python analysis/{args.study}.py --results {results}", file=sys.stderr)
+        return 1
+    for path in paths:
         print(f"wrote {path}", file=sys.stderr)
         if path.suffix == ".md":
             print(path.read_text())

@@ -3,8 +3,8 @@
 
 The paper's baseline is a supervised ResNet-50 trained on the same labelled subset; here it is the same
 fine-tuning recipe (Nesterov SGD, lr 0.05 x B/256, crop + flip, 60 epochs on 1 %, 30 on 10 %) started
-from a random-init encoder, so the two rows differ only in the pretraining. At paper scale, SimCLR at
-widths 2x and 4x add the table's wider rows. Not at the imagenet preset's streamed data (fine-tuning
+from a random-init encoder, so the two rows differ only in the pretraining. At the cifar10 preset
+SimCLR at width 2x adds one of the table's wider rows. Not at the imagenet preset's streamed data (fine-tuning
 needs the images in memory).
 """
 from __future__ import annotations

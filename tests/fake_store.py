@@ -26,6 +26,8 @@ def fake_metrics(cfg) -> dict:
     m["train_contrastive_acc"] /= 100.0
     m["train_entropy"] = value(rid, "entropy", 0.5, 6.0)
     m["encoder_params"] = int(value(rid, "params", 1e4, 1e6))
+    # keys every real run writes, some of which share a name with a study's labels ("epochs")
+    m.update(epochs=value(rid, "epochs", 1, 100), step=100, total_steps=100, train_seconds=1.0, seconds=2.0)
     for task in ("color_vs_grayscale", "rotation", "noise", "sobel"):
         for rep in ("h", "gh", "chance"):
             m[f"probe_{task}_{rep}"] = value(rid, f"{task}{rep}")

@@ -35,7 +35,7 @@ def test_config_is_frozen():
     (["augment.view1=[{op: crop, scael: [0.1, 1]}]"], "scael"),
     (["optim.lr_scaling=cubic"], "optim.lr_scaling='cubic'"),
     (["data.name=folder"], "needs data.root"),
-    (["data.name=imagenet", "data.root=/x", "augment.view2=[flip]"], "both views must start with the same crop"),
+    (["data.name=imagenet", "data.root=/x", "augment.view2=[flip]"], "both views start with the same crop op"),
     (["data.name=imagenet", "data.root=/x", "eval.transform_probe=true"], "need in-memory data"),
     (["optim.nesterov=true", "optim.momentum=0"], "needs optim.momentum > 0"),
     (["data.image_size=3"], "data.image_size=3: must be >= 4"),

@@ -191,3 +191,14 @@ def test_a_missing_transfer_set_fails_before_pretraining(tmp_path):
     with pytest.raises(Exception, match="download"):
         simclr.run(cfg, tmp_path / "results")
     assert not (tmp_path / "results").exists()  # nothing trained, no stub run left behind
+
+
+def test_transfer_check_opens_without_decoding(tmp_path):
+    from simclr.data import check_transfer
+
+    cfg = load(None, [f"data.cache_dir={tmp_path}"])
+    check_transfer("synthetic", cfg.data)  # generated: nothing to check
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        check_transfer(f"folder:{tmp_path / 'none'}", cfg.data)
+    with pytest.raises(FileNotFoundError, match="cifar100"):
+        check_transfer("cifar100", cfg.data)

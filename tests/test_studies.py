@@ -27,7 +27,7 @@ COUNTS = {
     "semi_supervised": {"tiny": 2, "cpu": 2, "cifar10": 3},
     "transfer": {"tiny": 2, "cpu": 2, "cifar10": 2, "imagenet": 2},
     # the baseline fills several cells (with flip, without blur, LARS, and t x batch where epochs agree)
-    "appendix": {"tiny": 18, "cpu": 17, "cifar10": 23, "imagenet": 17},
+    "appendix": {"tiny": 19, "cpu": 18, "cifar10": 24, "imagenet": 18},
 }
 
 
@@ -246,3 +246,20 @@ def test_two_local_workers_finish_every_run(tmp_path):
     assert len(metrics) == 4 and all(m["status"] == "completed" for m in metrics)
     env = json.loads(next(tmp_path.glob("*/env.json")).read_text())
     assert env["hardware"]["torch_threads"] == max(1, os.cpu_count() // 2)   # the cores split between workers
+
+
+def test_a_rerun_with_other_overrides_takes_over_its_cells(tmp_path):
+    study = load_study("temperature")
+    old = common.expand(study, "tiny", "", 1, [])
+    new = common.expand(study, "tiny", "", 1, ["train.steps=800"])
+    common.write_manifest(tmp_path, common.manifest("temperature", "tiny", old, ["first"]))
+    common.write_manifest(tmp_path, common.manifest("temperature", "tiny", new, ["second"]))
+    arms = common.read_manifest(tmp_path)["arms"]
+    assert sorted(a["run_id"] for a in arms) == sorted(e["config"].run_id for e in new)  # never averaged
+
+
+def test_an_override_that_merges_cells_is_refused():
+    with pytest.raises(ValueError, match="overrides what the study varies"):
+        common.expand(load_study("temperature"), "tiny", "", 1, ["loss.temperature=0.5"])
+    assert main(["temperature", "--set", "loss.temperature=0.5", "--dry-run"]) == 2
+    assert len(common.expand(load_study("temperature"), "tiny", "", 1, ["train.steps=10"])) == 6
