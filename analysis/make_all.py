@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from simclr.store import migrate  # noqa: E402
 from studies.common import MANIFEST, read_manifest  # noqa: E402
 from studies.run import STUDIES  # noqa: E402
 
@@ -23,6 +24,8 @@ MARK = {True: "pass", False: "FAIL", None: "undecided"}
 
 def make_all(results: str | Path) -> list[Path]:
     results = Path(results)
+    for old, new in migrate(results):  # stores written under an earlier run_id version
+        print(f"run {old} is now {new}", file=sys.stderr)
     stores = sorted(p.parent for p in results.glob(f"**/{MANIFEST}"))
     if not stores:
         print(f"no study results under {results}: run python studies/run.py <study> first", file=sys.stderr)

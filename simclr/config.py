@@ -158,6 +158,7 @@ class EvalConfig:
     finetune_fractions: tuple[float, ...] = ()   # e.g. (0.01, 0.1): fine-tune the whole encoder on these labels
     finetune_epochs: int = 0       # 0: the paper's rule, 60 epochs on <= 1 % of labels, 30 above
     finetune_lr: float = 0.05      # per 256 examples, Nesterov SGD, no weight decay, crop+flip views
+    finetune_batch_size: int = 256  # capped at the subset's size
     transform_probe: bool = False  # Table 3: predict the applied transformation from h and from g(h)
     on_z: bool = False             # Figure 8: kNN and linear probe on z = g(h) too (knn_z_acc, linear_z_acc)
     transfer: tuple[str, ...] = ()  # Table 8: linear probe of h on other data sets: "cifar100", "folder:/path"
@@ -202,9 +203,29 @@ def to_dict(cfg, hashed_only: bool = False) -> dict:
     return out
 
 
+# Bump when a default value changes meaning: run_id hashes only what differs from the defaults, so that
+# adding a field (with a default that keeps the old behaviour) leaves every stored run's id unchanged.
+HASH_VERSION = 2
+
+
+def identity(values: dict, defaults: dict) -> dict:
+    """The entries of a (nested) config dict that differ from the defaults."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            sub = identity(v, defaults.get(k, {}))
+            if sub:
+                out[k] = sub
+        elif k not in defaults or v != defaults[k]:
+            out[k] = v
+    return out
+
+
 def run_id(cfg: RunConfig) -> str:
-    """Stable hash of everything that changes what a run computes."""
-    blob = json.dumps(to_dict(cfg, hashed_only=True), sort_keys=True, separators=(",", ":"))
+    """Stable hash of everything that changes what a run computes: the hashed fields that differ from
+    their defaults, and HASH_VERSION."""
+    diff = identity(to_dict(cfg, hashed_only=True), to_dict(RunConfig(), hashed_only=True))
+    blob = json.dumps({"hash_version": HASH_VERSION, **diff}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -373,7 +394,7 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     for f in ev.finetune_fractions:
         if not 0 < f <= 1:
             e.append(f"eval.finetune_fractions: {f} is not in (0, 1] (e.g. [0.01, 0.1])")
-    for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_lr", "probe_epochs"):
+    for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_lr", "finetune_batch_size", "probe_epochs"):
         if getattr(ev, k) <= 0:
             e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")
     if t.bn_groups < 1 or t.batch_size % t.bn_groups:

@@ -115,8 +115,9 @@ def linear_probe(train_h, train_y, test_h, test_y, num_classes: int, epochs: int
 
 
 def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size: int, device,
-             precision: str, seed: int) -> float:
-    """Fine-tune a copy of the encoder plus a new linear layer on a fixed label subset; test top-1 (%)."""
+             precision: str, seed: int, crop_scale=(0.08, 1.0)) -> float:
+    """Fine-tune a copy of the encoder plus a new linear layer on a fixed label subset; test top-1 (%).
+    Views: random resized crop (area crop_scale, the pretraining recipe's) + flip."""
     encoder = copy.deepcopy(model.encoder).to(device)
     torch.manual_seed(seed)
     net = nn.Sequential(encoder, nn.Linear(encoder.dim, splits.num_classes)).to(device)
@@ -129,7 +130,7 @@ def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size:
     spe = subset.steps_per_epoch(batch_size)
     total, step = epochs * spe, 0
     g = torch.Generator(device=device).manual_seed(seed)
-    ops = views.crop_flip_ops()
+    ops = views.crop_flip_ops(crop_scale)
     net.train()
     for epoch in range(epochs):
         for images, labels in subset.batches(batch_size, epoch, seed):
@@ -212,13 +213,21 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
         out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)
     for fraction in ev.finetune_fractions:
         epochs = ev.finetune_epochs or (60 if fraction <= 0.01 else 30)
-        out[f"finetune_{fraction:g}_acc"] = finetune(model, splits, fraction, epochs,
-                                                     ev.finetune_lr, 256, device, t.precision, cfg.seed)
+        out[f"finetune_{fraction:g}_acc"] = finetune(model, splits, fraction, epochs, ev.finetune_lr,
+                                                     ev.finetune_batch_size, device, t.precision, cfg.seed,
+                                                     recipe_crop_scale(cfg))
     if ev.transform_probe:
         out.update(transform_probe(model, splits, device, t.precision, ev.probe_epochs, cfg.seed))
     for spec in ev.transfer:
         out.update(transfer(cfg, model, spec, device))
     return out
+
+
+def recipe_crop_scale(cfg) -> tuple[float, float]:
+    """The crop area range of the pretraining recipe (its first crop op), else the paper's (0.08, 1)."""
+    a = cfg.augment
+    crop = next((o for o in (*a.shared, *a.view1) if o.name == "crop"), None)
+    return tuple(crop.kwargs()["scale"]) if crop else (0.08, 1.0)
 
 
 @torch.no_grad()
@@ -241,8 +250,9 @@ def transfer(cfg, model, spec: str, device) -> dict[str, float]:
                                                        ev.linear_batch_size, cfg.seed)}
     if ev.transfer_finetune:
         epochs = ev.finetune_epochs or 30
-        out[f"transfer_{name}_finetune_acc"] = finetune(model, target, 1.0, epochs, ev.finetune_lr, 256,
-                                                        device, t.precision, cfg.seed)
+        out[f"transfer_{name}_finetune_acc"] = finetune(model, target, 1.0, epochs, ev.finetune_lr,
+                                                        ev.finetune_batch_size, device, t.precision, cfg.seed,
+                                                        recipe_crop_scale(cfg))
     return out
 
 

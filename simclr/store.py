@@ -132,6 +132,42 @@ def record_failure(run_dir: Path, cfg, failure: dict) -> None:
     write_json(run_dir / "error.json", failure)
 
 
+def migrate(results_dir: str | Path, quiet_for: float = 300.0) -> list[tuple[str, str]]:
+    """Rename run directories named by an earlier version of run_id to their config's current id,
+    updating config.json (fields added since, at their defaults), metrics.json / error.json and the
+    study manifests, so stored runs stay found and are never trained again. A directory written to in
+    the last `quiet_for` seconds is left alone (a run may be writing it). Returns (old, new) pairs."""
+    import time
+
+    from simclr.config import from_dict, to_dict
+
+    renames = {}
+    for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
+        run_dir = cfg_path.parent
+        cfg = from_dict(read_json(cfg_path))
+        new = cfg.run_id
+        if run_dir.name == new:
+            continue
+        target = run_dir.parent / new
+        newest = max(p.stat().st_mtime for p in run_dir.iterdir())
+        if target.exists() or time.time() - newest < quiet_for:
+            print(f"warning: {run_dir} has run_id {new} under the current version; not renamed "
+                  f"({'the new name exists' if target.exists() else 'written to recently'})", file=sys.stderr)
+            continue
+        write_json(cfg_path, to_dict(cfg))
+        for name in ("metrics.json", "error.json"):
+            if (run_dir / name).exists():
+                write_json(run_dir / name, {**read_json(run_dir / name), "run_id": new})
+        run_dir.rename(target)
+        renames[run_dir.name] = new
+    for path in Path(results_dir).glob("**/study.json"):
+        manifest = read_json(path)
+        arms = [{**a, "run_id": renames.get(a["run_id"], a["run_id"])} for a in manifest.get("arms", [])]
+        if arms != manifest.get("arms"):
+            write_json(path, {**manifest, "arms": arms})
+    return list(renames.items())
+
+
 def load_results(results_dir: str | Path) -> pd.DataFrame:
     """One row per run directory under results_dir: flattened config (config.*) and final metrics.
 

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
 
 import simclr  # noqa: E402
-from simclr.config import ConfigError, replace, total_steps  # noqa: E402
-from simclr.store import record_failure  # noqa: E402
+from simclr.config import HASH_VERSION, ConfigError, replace, total_steps  # noqa: E402
+from simclr.store import migrate, record_failure  # noqa: E402
 from studies import common  # noqa: E402
 from studies.presets import baseline  # noqa: E402
 
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput, cell_labels(entries),
                 baseline(args.preset, args.data_root))
         return 0
+    for old, new in migrate(results):  # runs stored under an earlier run_id version are found, not redone
+        print(f"run {old} is now {new} (run_id version {HASH_VERSION})", file=sys.stderr)
     try:
         common.write_manifest(results, common.manifest(args.study, args.preset, entries, argv_used))
     except ValueError as err:

@@ -202,3 +202,28 @@ def test_transfer_check_opens_without_decoding(tmp_path):
         check_transfer(f"folder:{tmp_path / 'none'}", cfg.data)
     with pytest.raises(FileNotFoundError, match="cifar100"):
         check_transfer("cifar100", cfg.data)
+
+
+def test_run_id_survives_added_fields_and_old_stores_migrate(tmp_path):
+    from simclr.config import identity, to_dict
+    from simclr.store import migrate
+    from studies import common
+
+    # a field added later with a default that keeps the old behaviour does not change the identity
+    assert identity({"a": 1, "s": {"b": 2, "new": 0}}, {"a": 0, "s": {"b": 1, "new": 0}}) == {"a": 1, "s": {"b": 2}}
+    cfg = fast()
+    m = simclr.run(cfg, tmp_path)
+    entries = common.expand(__import__("studies.temperature").temperature, "tiny", "", 1, [])
+    man = common.manifest("temperature", "tiny", [{**entries[0], "config": cfg}], ["x"])
+    old = tmp_path / "0123456789ab"  # as an earlier run_id version named it, before train.bn_groups existed
+    (tmp_path / cfg.run_id).rename(old)
+    stored = json.loads((old / "config.json").read_text())
+    del stored["train"]["bn_groups"]
+    (old / "config.json").write_text(json.dumps(stored))
+    man["arms"][0]["run_id"] = old.name
+    common.write_manifest(tmp_path, man)
+    assert migrate(tmp_path, quiet_for=0) == [(old.name, cfg.run_id)]
+    assert json.loads((tmp_path / cfg.run_id / "metrics.json").read_text()) == m  # found again, not redone
+    assert json.loads((tmp_path / cfg.run_id / "config.json").read_text()) == to_dict(cfg)
+    assert common.read_manifest(tmp_path)["arms"][0]["run_id"] == cfg.run_id
+    assert simclr.run(cfg, tmp_path) == m and migrate(tmp_path, quiet_for=0) == []
