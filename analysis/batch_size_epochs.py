@@ -44,12 +44,10 @@ def claims(cells: dict, batches: list, epochs: list) -> list[common.Claim]:
     out = [common.greater(c("linear", hi_b, lo_e), c("linear", lo_b, lo_e),
                           f"linear scaling, {lo_e:g} epochs: batch {hi_b}", f"batch {lo_b}")]
     gap = {e: c("linear", hi_b, e) - c("linear", lo_b, e) for e in (lo_e, hi_e)}
-    decided = not any(pd.isna(v) for v in gap.values()) and hi_e != lo_e
-    out.append(common.Claim(f"longer training closes the gap (linear scaling): batch {hi_b} - batch {lo_b} is "
-                            f"smaller at {hi_e:g} epochs than at {lo_e:g}",
-                            bool(gap[hi_e] < gap[lo_e]) if decided else None,
-                            f"gap {gap[hi_e]:+.1f} at {hi_e:g} epochs vs {gap[lo_e]:+.1f} at {lo_e:g}"
-                            if decided else "not all four cells measured"))
+    out.append(common.exceeds(gap[lo_e], gap[hi_e] if hi_e != lo_e else float("nan"),
+                              f"longer training closes the gap (linear scaling): batch {hi_b} - batch {lo_b} "
+                              f"is smaller at {hi_e:g} epochs than at {lo_e:g}",
+                              f"gap {gap[hi_e]:+.1f} at {hi_e:g} epochs vs {gap[lo_e]:+.1f} at {lo_e:g}"))
     out.append(common.greater(c("sqrt", lo_b, lo_e), c("linear", lo_b, lo_e),
                               f"batch {lo_b}, {lo_e:g} epochs: sqrt scaling", "linear scaling"))
     return out

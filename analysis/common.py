@@ -153,6 +153,16 @@ def at_least(a: float, b: float, text: str, margin: float = 0.0) -> Claim:
     return _decide(a - b + margin, a, b, text)
 
 
+def exceeds(x: float, y: float, text: str, detail: str) -> Claim:
+    """Claim 'x > y' for derived quantities (gaps, gains) with its own wording; undecided when either is
+    missing or within NOISE."""
+    if _isna(x) or _isna(y):
+        return Claim(text, None, "not every cell measured")
+    if abs(x - y) < NOISE:
+        return Claim(text, None, f"{detail}: within {NOISE:g} point, not told apart")
+    return Claim(text, bool(x > y), detail)
+
+
 def num(v) -> str:
     return "-" if _isna(v) else f"{v:.1f}"
 

@@ -57,10 +57,8 @@ def claims(cells: dict, lengths: list) -> list[common.Claim]:
                           f"{name(small)} (length x{hi:g})")]
     gap = {m: cells[m]["supervised"] - cells[m][hi] for m in (small, big)}
     text = f"bigger models help SimCLR more: supervised - SimCLR (x{hi:g}) is smaller for {name(big)}"
-    decided = not any(pd.isna(v) for v in gap.values())
-    out.append(common.Claim(text, bool(gap[big] < gap[small]) if decided else None,
-                            f"gap {gap[big]:+.1f} ({name(big)}) vs {gap[small]:+.1f} ({name(small)})"
-                            if decided else "not all four cells measured"))
+    out.append(common.exceeds(gap[small], gap[big], text,
+                              f"gap {gap[big]:+.1f} ({name(big)}) vs {gap[small]:+.1f} ({name(small)})"))
     paired = [(c[lo], c[hi]) for c in cells.values() if not pd.isna(c[lo]) and not pd.isna(c[hi])]
     mean = lambda xs: pd.Series(xs, dtype=float).mean()
     out.append(common.greater(mean([b for _, b in paired]), mean([a for a, _ in paired]),

@@ -54,11 +54,8 @@ def claims(cells: dict) -> list[common.Claim]:
                           "from scratch") for f in FRACTIONS]
     gain = {f: acc(ours, f) - acc(base, f) for f in FRACTIONS}
     lo, hi = FRACTIONS
-    decided = not any(pd.isna(v) for v in gain.values())
-    out.append(common.Claim(f"pretraining helps more with fewer labels: the gain on {lo:.0%} > on {hi:.0%}",
-                            bool(gain[lo] > gain[hi]) if decided else None,
-                            f"{gain[lo]:+.1f} on {lo:.0%} vs {gain[hi]:+.1f} on {hi:.0%}"
-                            if decided else "not all four cells measured"))
+    out.append(common.exceeds(gain[lo], gain[hi], f"pretraining helps more with fewer labels: the gain on "
+                              f"{lo:.0%} > on {hi:.0%}", f"{gain[lo]:+.1f} on {lo:.0%} vs {gain[hi]:+.1f} on {hi:.0%}"))
     return out
 
 
