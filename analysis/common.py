@@ -195,7 +195,7 @@ def save_figure(fig, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     fig.tight_layout()
     fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    fig.savefig(paths[1], metadata={"CreationDate": None})  # byte-identical when nothing changed
     plt.close(fig)
     return paths
 
