@@ -10,9 +10,9 @@ Parameters, buffers and state_dict are unchanged, so checkpoints and evaluation 
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -47,11 +47,12 @@ class _GroupedBN:
             y = y * self.weight.view(shape).to(y.dtype) + self.bias.view(shape).to(y.dtype)
         if self.track_running_stats:  # as one device's BN would, averaged over the groups
             with torch.no_grad():
-                n = g.shape[1] * int(torch.tensor(g.shape[3:]).prod()) if g.ndim > 3 else g.shape[1]
-                m = self.momentum
+                n = g.shape[1] * math.prod(g.shape[3:])  # values per channel in one group
+                self.num_batches_tracked += 1
+                # momentum None: the cumulative average, as nn.BatchNorm does
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
                 self.running_mean.mul_(1 - m).add_(mean.flatten(1).mean(0).flatten() * m)
                 self.running_var.mul_(1 - m).add_(var.flatten(1).mean(0).flatten() * m * n / max(1, n - 1))
-                self.num_batches_tracked += 1
         return _ungrouped(y, k)
 
 

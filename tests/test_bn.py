@@ -55,3 +55,13 @@ def test_per_device_bn_runs_and_is_validated(tmp_path):
     assert m["status"] == "completed"
     with pytest.raises(simclr.ConfigError, match="bn_groups=3"):
         load("configs/tiny.yaml", base + ["train.bn_groups=3"])
+
+
+def test_grouped_bn_cumulative_average_when_momentum_is_none():
+    torch.manual_seed(0)
+    x = torch.randn(16, 3, 4, 4) * 2 + 1
+    bn = nn.BatchNorm2d(3, momentum=None)
+    _, ref_mean, ref_var = per_device(copy.deepcopy(bn), x, 4)
+    with grouped_bn(nn.Sequential(bn), 4):
+        bn(x)
+    assert torch.allclose(bn.running_mean, ref_mean, atol=1e-6) and torch.allclose(bn.running_var, ref_var, atol=1e-5)
