@@ -9,7 +9,6 @@ the batches it would have seen.
 import dataclasses
 import hashlib
 import os
-import tempfile
 import warnings
 
 import torch

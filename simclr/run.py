@@ -36,17 +36,18 @@ def load_data(cfg: RunConfig):
                        workers=d.workers, clutter=d.clutter, clutter_size=tuple(d.clutter_size))
 
 
-def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None) -> dict:
+def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None, on_checkpoint=None) -> dict:
     """Pretrain and evaluate; write <results_dir>/<run_id>/{config,env,metrics}.json and log.jsonl.
 
     stop_after ends pretraining early at that step (status "interrupted"), as a kill would: nothing
-    past the last checkpoint is kept. The caller's global RNG state is left as it was.
+    past the last checkpoint is kept. on_checkpoint(step, path) is called after each checkpoint (for
+    launchers that keep their own copy). The caller's global RNG state is left as it was.
     """
     with torch.random.fork_rng(devices=[]):
-        return _run(cfg, results_dir, stop_after)
+        return _run(cfg, results_dir, stop_after, on_checkpoint)
 
 
-def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dict:
+def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_checkpoint) -> dict:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     config_mod.validate(cfg, world_size=world_size)
     if world_size > 1:  # without a gather of negatives each process would train alone and race on files
@@ -84,7 +85,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None) -> dic
     else:
         train_set = InMemory(splits.train_images, splits.train_labels)
     monitor = knn_monitor(cfg, splits, device) if cfg.eval.knn_every_epochs else None
-    result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after, monitor=monitor)
+    result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after, monitor=monitor,
+                      on_checkpoint=on_checkpoint)
     metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
                "head_params": num_params(model.head), **result}
     if result["status"] == "interrupted":

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from simclr import losses, views
+from simclr import faults, losses, views
 from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
@@ -63,11 +63,13 @@ def loss_params(cfg: RunConfig) -> dict:
 
 
 def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.device, run_dir: Path,
-             stop_after: int | None = None, monitor=None) -> dict:
+             stop_after: int | None = None, monitor=None, on_checkpoint=None) -> dict:
     """Train until the configured number of steps (or `stop_after`, to simulate an interruption).
 
     monitor(model) -> dict, if given, runs every eval.knn_every_epochs epochs; its results are logged
     as "monitor" events (it must not draw from the training generators, so resumes stay exact).
+    on_checkpoint(step, path), if given, is called after each checkpoint is written (a launcher ships
+    it to its own checkpoint store, e.g. Ray Tune's).
 
     Returns {"status": "completed" | "diverged" | "interrupted", "step", "train_*" summaries}.
     """
@@ -105,6 +107,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                       "scaler": scaler.state_dict(), "generator": generator.get_state(),
                                       "cpu_rng": torch.get_rng_state(), "step": step})
+        if on_checkpoint:
+            on_checkpoint(step, ckpt_path)
 
     progress = _progress(total, start, t.progress)
     model.train()
@@ -162,6 +166,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 if step % t.checkpoint_every == 0 and step < total:
                     save(step)
                 progress.update(1)
+                faults.at_step(step, run_dir)
             if status == "diverged":
                 break
     progress.close()

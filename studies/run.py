@@ -11,16 +11,14 @@ import inspect
 import os
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
 
-import simclr  # noqa: E402
-from simclr.config import HASH_VERSION, ConfigError, replace, total_steps  # noqa: E402
-from simclr.store import migrate, record_failure  # noqa: E402
+from simclr.config import HASH_VERSION, ConfigError, total_steps  # noqa: E402
+from simclr.store import migrate  # noqa: E402
 from studies import common  # noqa: E402
+from studies.launch import LAUNCHERS, Resources, describe, launch  # noqa: E402
 from studies.presets import baseline  # noqa: E402
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
@@ -71,10 +69,11 @@ def train_flops_per_image(cfg) -> float:
 
 
 def dry_run(configs, num_train: int | None, throughput: float, labels: dict | None = None,
-            reference=None) -> None:
-    """Print each run and the study's cost. `throughput` is images/s of the `reference` config (the
-    preset's baseline); other encoders are costed by their FLOPs relative to it."""
-    flops, images, seconds = 0.0, 0, 0.0
+            reference=None, at_once: int = 1, where: str = "one after another") -> None:
+    """Print each run and the study's cost. `throughput` is images/s of one run of the `reference`
+    config (the preset's baseline) on the resources it gets; other encoders are costed by their FLOPs
+    relative to it. `at_once` runs in parallel give the wall-clock estimate."""
+    flops, images, hours = 0.0, 0, []
     per_image: dict[tuple, float] = {}
 
     def cost(cfg) -> float:
@@ -89,19 +88,16 @@ def dry_run(configs, num_train: int | None, throughput: float, labels: dict | No
         steps = total_steps(cfg, n)
         images += steps * cfg.train.batch_size
         flops += steps * cfg.train.batch_size * cost(cfg)
-        print(f"{cfg.run_id}  steps={steps}  {_describe(cfg, labels)}")
+        hours.append(steps * cfg.train.batch_size * cost(cfg) / (throughput * cost(reference or configs[0])) / 3600)
+        print(f"{cfg.run_id}  steps={steps}  {describe(cfg, labels)}")
     print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP; "
           f"at {throughput:,.0f} images/s of the preset's baseline encoder ({rate / 1e12:.2f} TFLOP/s): "
           f"{flops / rate / 3600:,.2f} hours of pretraining (evaluations not counted: fine-tuning, "
           "transfer and probes add to it)")
-
-
-def _describe(cfg, labels: dict | None = None) -> str:
-    """The cell(s) a run fills, as the study labels them."""
-    if labels and cfg.run_id in labels:
-        return labels[cfg.run_id]
-    names = lambda ops: "+".join(o.name for o in ops) or "identity"
-    return f"view1={names(cfg.augment.view1)} view2={names(cfg.augment.view2)} seed={cfg.seed}"
+    if at_once > 1:  # the longest run bounds the wall clock however many run at once
+        wall = max(sum(hours) / min(at_once, len(hours)), max(hours))
+        print(f"{where}: {min(at_once, len(hours))} runs at once, about {wall:,.2f} hours of wall clock "
+              f"(the longest run: {max(hours):.2f} h)")
 
 
 def cell_labels(entries: list[dict]) -> dict[str, str]:
@@ -112,30 +108,41 @@ def cell_labels(entries: list[dict]) -> dict[str, str]:
     return {k: " | ".join(v) for k, v in out.items()}
 
 
-def _run_one(cfg, results: str, threads: int) -> dict:
-    if threads:
-        cfg = replace(cfg, **{"train.threads": threads, "train.progress": False})
-    try:
-        return simclr.run(cfg, results)
-    except Exception as err:  # one failed run must not stop the study; the reason is kept in the store
-        failure = {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
-                   "traceback": traceback.format_exc()}
-        record_failure(Path(results) / cfg.run_id, cfg, failure)
-        return failure
+def resources(args) -> Resources:
+    return Resources(workers=args.workers, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                     mem_gb=args.mem_gb, time_min=args.time, partition=args.partition, account=args.account,
+                     qos=args.qos, nodes=args.nodes, parallelism=args.array_parallelism,
+                     max_requeues=args.max_requeues, max_failures=args.max_failures,
+                     ray_address=args.ray_address, wait=args.wait, logs=args.slurm_logs,
+                     extra={"ray_storage": args.ray_storage, "cpus_per_node": args.cpus_per_node})
 
 
-def launch_local(configs, results: str, workers: int = 1, labels: dict | None = None) -> list[dict]:
-    """Runs one after another, or in `workers` processes sharing the CPU threads evenly."""
-    if workers <= 1:
-        out = []
-        for i, cfg in enumerate(configs):
-            print(f"[{i + 1}/{len(configs)}] {cfg.run_id} {_describe(cfg, labels)}", file=sys.stderr, flush=True)
-            out.append(_run_one(cfg, results, 0))
-        return out
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_run_one, cfg, results, threads) for cfg in configs]
-        return [f.result() for f in as_completed(futures)]
+def parallel_runs(args, runs: int) -> tuple[int, str]:
+    """How many runs the chosen launcher and resources run at once, and a description."""
+    if args.launcher == "local":
+        return args.workers, f"locally with --workers {args.workers}"
+    if args.launcher == "slurm":
+        cap = args.array_parallelism or runs
+        return cap, f"SLURM array (--array-parallelism {args.array_parallelism or 'none'})"
+    cpus = (args.cpus_per_node or os.cpu_count() or 1) * (args.nodes if args.launcher == "ray-slurm" else 1)
+    return max(1, cpus // args.cpus_per_run), f"Ray with {cpus} CPUs at --cpus-per-run {args.cpus_per_run}"
+
+
+def print_status(configs, results: str) -> int:
+    """What the store and the scheduler say about every run of the study."""
+    from studies.launch import read_submissions, status
+
+    jobs = [s["job_id"] for s in read_submissions(results).values() if s.get("launcher") in ("slurm", "ray-slurm")]
+    states = {}
+    if jobs:
+        from studies.launch_slurm import scheduler_states
+        states = scheduler_states(jobs)
+    groups = status(configs, results, states)
+    print(" | ".join(f"{k} {len(v)}" for k, v in groups.items()) + f"  ({len(configs)} runs, {results})")
+    for name in ("running", "queued", "failed"):
+        for line in groups.get(name, []):
+            print(f"  {name:8s} {line}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,15 +155,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default="", help="result store (default results/<study>/<preset>)")
     ap.add_argument("--seeds", type=int, default=1, help="repeat every run with this many seeds")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override every run")
-    ap.add_argument("--launcher", default="local", choices=["local"])
+    ap.add_argument("--launcher", default="local", choices=LAUNCHERS,
+                    help="local | ray (Ray Tune) | slurm (submitit job array) | ray-slurm (Ray inside a "
+                         "SLURM allocation)")
+    ap.add_argument("--status", action="store_true", help="done / running / queued / failed runs, from "
+                    "the store and the scheduler; runs nothing")
     ap.add_argument("--workers", type=int, default=1, help="local: runs at once (threads split evenly)")
+    cluster = ap.add_argument_group("ray and slurm launchers")
+    cluster.add_argument("--cpus-per-run", type=int, default=1, help="CPUs (and torch threads) of one run")
+    cluster.add_argument("--gpus-per-run", type=int, default=0, help="GPUs of one run (slurm: one task each)")
+    cluster.add_argument("--max-failures", type=int, default=2, help="ray: retries of a crashed trial")
+    cluster.add_argument("--ray-address", default="", help="ray: join this cluster (host:port or auto) "
+                         "instead of starting a local Ray")
+    cluster.add_argument("--ray-storage", default="", help="ray: Tune's experiment folder (~/ray_results)")
+    cluster.add_argument("--partition", default="", help="slurm: partition")
+    cluster.add_argument("--account", default="", help="slurm: account")
+    cluster.add_argument("--qos", default="", help="slurm: quality of service")
+    cluster.add_argument("--time", type=int, default=60, help="slurm: minutes a job may run (a run past "
+                         "it is requeued and resumes from its checkpoint)")
+    cluster.add_argument("--mem-gb", type=float, default=0, help="slurm: memory of one run (0: default)")
+    cluster.add_argument("--nodes", type=int, default=1, help="ray-slurm: nodes of the Ray cluster")
+    cluster.add_argument("--cpus-per-node", type=int, default=0, help="ray-slurm: CPUs Ray gets on "
+                         "each node (default: --cpus-per-run)")
+    cluster.add_argument("--array-parallelism", type=int, default=0, help="slurm: runs at once (0: no cap)")
+    cluster.add_argument("--max-requeues", type=int, default=3, help="slurm: time-outs and preemptions "
+                         "one run survives")
+    cluster.add_argument("--slurm-logs", default="", help="slurm: submitit folder (<results>/.slurm)")
+    cluster.add_argument("--wait", action="store_true", help="slurm: block until every job has ended")
     ap.add_argument("--operators", default="", help="augmentation_grid: comma-separated sub-grid")
     ap.add_argument("--symmetric", action="store_true", help="augmentation_grid: ops on both branches")
     ap.add_argument("--grid", default="", help="loss_functions: small | full tuning grid (default by preset)")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
     ap.add_argument("--throughput", type=float, default=980.0,
-                    help="--dry-run: images/s of the preset's baseline on your hardware (980: the tiny and "
-                         "cpu presets on a 2-core CPU, measured); other encoders are scaled by their FLOPs")
+                    help="--dry-run: images/s of one run of the preset's baseline on the resources it gets "
+                         "(980: the tiny and cpu presets on a 2-core CPU, measured; benchmarks/throughput.py "
+                         "measures yours); other encoders are scaled by their FLOPs")
     args = ap.parse_args(argv)
     argv_used = list(sys.argv[1:] if argv is None else argv)
     if args.list or not args.study:
@@ -172,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configs = common.runs([(e["labels"], e["config"]) for e in entries])
     results = args.results or f"results/{args.study}/{args.preset}"
+    if args.status:
+        return print_status(configs, results)
     if args.dry_run:
         dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput, cell_labels(entries),
-                baseline(args.preset, args.data_root))
+                baseline(args.preset, args.data_root), *parallel_runs(args, len(configs)))
         return 0
     for old, new in migrate(results):  # runs stored under an earlier run_id version are found, not redone
         print(f"run {old} is now {new} (run_id version {HASH_VERSION})", file=sys.stderr)
@@ -183,11 +218,24 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    outcomes = launch_local(configs, results, args.workers, cell_labels(entries))
+    try:
+        outcomes = launch(args.launcher, args.study, configs, results, resources(args), cell_labels(entries))
+    except (RuntimeError, ValueError) as err:  # e.g. no SLURM controller: nothing was submitted
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if any(o.get("status") == "submitted" for o in outcomes):
+        print(f"the study runs on the cluster; see `python studies/run.py {args.study} --status "
+              f"{' '.join(argv_used[1:])}`, then run the analysis: python analysis/{args.study}.py "
+              f"--results {results}", file=sys.stderr)
+        return 0
     failed = [o for o in outcomes if o.get("status") == "failed"]
     for o in failed:
         print(f"run {o['run_id']} failed: {o['error']}", file=sys.stderr)
-    print(f"{len(outcomes) - len(failed)}/{len(outcomes)} runs finished in {results}", file=sys.stderr)
+    unfinished = [o for o in outcomes if o.get("status") == "incomplete"]
+    if unfinished:
+        print(f"{len(unfinished)} runs were interrupted; rerun the same command to resume them", file=sys.stderr)
+    print(f"{len(outcomes) - len(failed) - len(unfinished)}/{len(outcomes)} runs finished in {results}",
+          file=sys.stderr)
     try:
         paths = importlib.import_module(f"analysis.{args.study}").make(results)
     except Exception:  # the runs are stored; the analysis can be rerun on its own once fixed
@@ -199,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path}", file=sys.stderr)
         if path.suffix == ".md":
             print(path.read_text())
-    return 1 if failed else 0
+    return 1 if failed or unfinished else 0
 
 
 if __name__ == "__main__":

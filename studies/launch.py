@@ -1,0 +1,159 @@
+"""Launchers: each maps a study's run configs to their outcomes, all writing into one result store.
+
+    local      this machine, one run after another or in N worker processes (here)
+    ray        one Ray Tune trial per run, on a local Ray or an existing cluster (launch_ray.py)
+    slurm      one submitit job array per study (launch_slurm.py)
+    ray-slurm  a SLURM allocation that hosts a Ray cluster for the Tune experiment (launch_slurm.py)
+
+Every launcher ends in `execute(cfg, results)`, i.e. simclr.run: a finished run is never trained again
+and a started one resumes from its checkpoint, whichever launcher started it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import simclr
+from simclr.config import replace
+from simclr.store import read_json, record_failure, write_json
+
+LAUNCHERS = ("local", "ray", "slurm", "ray-slurm")
+SUBMISSIONS = "submissions.json"  # run_id -> the scheduler job that runs it (for --status)
+# scheduler states that end a job without a result
+FAILED_STATES = ("CANCELLED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+                 "DEADLINE")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one run gets, and where the launcher sends it (flags of studies/run.py)."""
+    workers: int = 1               # local: runs at once
+    cpus_per_run: int = 1          # ray, slurm
+    gpus_per_run: int = 0          # ray, slurm (slurm: one task per GPU)
+    mem_gb: float = 0.0            # slurm: 0 = the partition's default
+    time_min: int = 60             # slurm: time limit of one run's job
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    nodes: int = 1                 # ray-slurm: nodes of the allocation
+    parallelism: int = 0           # slurm: array tasks at once (0: no cap)
+    max_requeues: int = 3          # slurm: timeouts or preemptions survived by one run
+    max_failures: int = 2          # ray: retries of a crashed trial
+    ray_address: str = ""          # ray: an existing cluster ("auto" or host:port); empty: start one
+    wait: bool = False             # slurm: block until every job ended
+    logs: str = ""                 # slurm: submitit's folder (default <results>/.slurm)
+    extra: dict = field(default_factory=dict)
+
+
+def execute(cfg, results: str, threads: int = 0, on_checkpoint=None, reraise: bool = False) -> dict:
+    """One run through the engine. A failure is recorded in the store (error.json, with the reason);
+    it is returned as an outcome, or re-raised where the launcher retries (Ray, SLURM)."""
+    if threads:
+        cfg = replace(cfg, **{"train.threads": threads, "train.progress": False})
+    try:
+        return simclr.run(cfg, results, on_checkpoint=on_checkpoint)
+    except Exception as err:
+        failure = {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                   "traceback": traceback.format_exc()}
+        record_failure(Path(results) / cfg.run_id, cfg, failure)
+        if reraise:
+            raise
+        return failure
+
+
+def unfinished(configs, results: str) -> list:
+    """The runs without metrics.json: the only ones a launcher needs to send anywhere."""
+    return [c for c in configs if not (Path(results) / c.run_id / "metrics.json").exists()]
+
+
+def stored_outcome(cfg, results: str, reason: str = "") -> dict:
+    """What the store says about a run; a run that left nothing gets `reason` recorded as its failure."""
+    run_dir = Path(results) / cfg.run_id
+    if (run_dir / "metrics.json").exists():
+        return read_json(run_dir / "metrics.json")
+    if not (run_dir / "error.json").exists() or reason:
+        record_failure(run_dir, cfg, {"run_id": cfg.run_id, "status": "failed",
+                                      "error": reason or "the run ended without a result"})
+    return {"run_id": cfg.run_id, "status": "failed", **read_json(run_dir / "error.json")}
+
+
+def record_submissions(results: str, jobs: dict[str, dict]) -> None:
+    """Remember which scheduler job runs which run (merged with earlier submissions)."""
+    path = Path(results) / SUBMISSIONS
+    old = read_json(path) if path.exists() else {}
+    write_json(path, {**old, **jobs})
+
+
+def read_submissions(results: str) -> dict:
+    path = Path(results) / SUBMISSIONS
+    return read_json(path) if path.exists() else {}
+
+
+def status(configs, results: str, states: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """done / running / queued / failed / not submitted, from the store and `states` (job id -> the
+    scheduler's state of the jobs in submissions.json)."""
+    subs, states = read_submissions(results), states or {}
+    groups: dict[str, list[str]] = {k: [] for k in ("done", "running", "queued", "failed", "to run")}
+    for cfg in configs:
+        run_dir = Path(results) / cfg.run_id
+        job = subs.get(cfg.run_id, {})
+        state = states.get(str(job.get("job_id")), "")
+        if (run_dir / "metrics.json").exists():
+            groups["done"].append(cfg.run_id)
+        elif state in ("RUNNING", "COMPLETING", "CONFIGURING"):
+            groups["running"].append(f"{cfg.run_id} (job {job['job_id']})")
+        elif state in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "SUSPENDED", "RESIZING"):
+            groups["queued"].append(f"{cfg.run_id} (job {job['job_id']}, {state.lower()})")
+        elif state.startswith(FAILED_STATES) or (run_dir / "error.json").exists() or state == "COMPLETED":
+            why = f"job {job.get('job_id')} {state}" if state else "error.json"
+            groups["failed"].append(f"{cfg.run_id} ({why})")
+        elif job and not state:
+            groups["failed"].append(f"{cfg.run_id} (job {job['job_id']} left the queue without a result or "
+                                    "an accounting record: cancelled before it started?)")
+        elif job:
+            groups["failed"].append(f"{cfg.run_id} (job {job['job_id']} {state})")
+        else:
+            groups["to run"].append(cfg.run_id + (" (started: resumes from its checkpoint)"
+                                                         if (run_dir / "checkpoint.pt").exists() else ""))
+    return groups
+
+
+def describe(cfg, labels: dict | None = None) -> str:
+    """The cell(s) a run fills, as the study labels them."""
+    if labels and cfg.run_id in labels:
+        return labels[cfg.run_id]
+    names = lambda ops: "+".join(o.name for o in ops) or "identity"
+    return f"view1={names(cfg.augment.view1)} view2={names(cfg.augment.view2)} seed={cfg.seed}"
+
+
+def launch_local(configs, results: str, res: Resources = Resources(), labels: dict | None = None) -> list[dict]:
+    """Runs one after another, or in `res.workers` processes sharing the CPU threads evenly."""
+    if res.workers <= 1:
+        out = []
+        for i, cfg in enumerate(configs):
+            print(f"[{i + 1}/{len(configs)}] {cfg.run_id} {describe(cfg, labels)}", file=sys.stderr, flush=True)
+            out.append(execute(cfg, results))
+        return out
+    threads = max(1, (os.cpu_count() or 1) // res.workers)
+    with ProcessPoolExecutor(res.workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(execute, cfg, results, threads) for cfg in configs]
+        return [f.result() for f in as_completed(futures)]
+
+
+def launch(name: str, study: str, configs, results: str, res: Resources, labels: dict | None = None) -> list[dict]:
+    """Hand the study's runs to launcher `name`; returns one outcome per run (metrics or failure)."""
+    if name == "local":
+        return launch_local(configs, results, res, labels)
+    if name == "ray":
+        from studies import launch_ray
+        return launch_ray.launch(study, configs, results, res)
+    if name in ("slurm", "ray-slurm"):
+        from studies import launch_slurm
+        run = launch_slurm.launch if name == "slurm" else launch_slurm.launch_ray_cluster
+        return run(study, configs, results, res)
+    raise ValueError(f"unknown launcher {name!r}; choose from {', '.join(LAUNCHERS)}")

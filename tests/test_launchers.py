@@ -1,0 +1,240 @@
+"""The Ray Tune and SLURM launchers against a real Ray and a real single-node SLURM (scripts/slurm-start.sh,
+started here if .ci/run has not, where we are root): results land in the same store as a local run,
+crashed trials are retried, time limits requeue, cancellations are recorded, reruns never duplicate."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from studies import common
+from studies.run import load_study, main
+
+ROOT = Path(__file__).resolve().parent.parent
+# runs of a few seconds that checkpoint every 2 steps
+SETS = ["data.num_train=256", "data.num_test=128", "train.batch_size=64", "train.steps=6",
+        "train.checkpoint_every=2", "optim.warmup_epochs=0.25", "eval.linear=false", "eval.knn_k=10",
+        "train.progress=false", "train.threads=1"]
+
+
+def sets(*extra):
+    return [a for s in SETS + list(extra) for a in ("--set", s)]
+
+
+def configs(study="temperature", extra=()):
+    entries = common.expand(load_study(study), "tiny", "", 1, SETS + list(extra))
+    return common.runs([(e["labels"], e["config"]) for e in entries])
+
+
+def logs(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def ray_env(monkeypatch):
+    pytest.importorskip("ray.tune")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token file written to the home directory
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def slurm_up() -> bool:
+    if not shutil.which("scontrol"):
+        return False
+    return "UP" in subprocess.run(["scontrol", "ping"], capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A running SLURM: the one .ci/run started, else one started (and stopped) here."""
+    pytest.importorskip("submitit")
+    started = False
+    if not slurm_up():
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            pytest.skip("no SLURM controller answers and scripts/slurm-start.sh needs root on Debian")
+        subprocess.run(["bash", str(ROOT / "scripts/slurm-start.sh")], check=True)
+        started = True
+    yield
+    if started:
+        subprocess.run(["bash", str(ROOT / "scripts/slurm-stop.sh")], check=False)
+
+
+# ---------------------------------------------------------------------------------------------- Ray
+
+def test_ray_study_lands_in_the_store_and_a_crashed_trial_resumes(tmp_path, ray_env, monkeypatch):
+    """Every trial is killed (SIGKILL) once at step 2: Tune retries it, it resumes from step 2."""
+    monkeypatch.setenv("SIMCLR_FAULT", "kill@2")
+    args = ["h_vs_gh", "--results", str(tmp_path), "--launcher", "ray", "--ray-storage", str(tmp_path / "ray"),
+            *sets("eval.probe_epochs=1")]
+    assert main(args) == 0
+    done = sorted(tmp_path.glob("*/metrics.json"))
+    assert len(done) == 2 and not list(tmp_path.glob("*/error.json"))
+    for m in done:
+        assert json.loads(m.read_text())["status"] == "completed"
+        assert (m.parent / ".fault-kill-2").exists()  # the kill happened
+        resumed = [r for r in logs(m.parent) if r.get("event") == "resumed"]
+        assert [r["step"] for r in resumed] == [2]  # one retry, from the checkpoint, not from scratch
+    assert (tmp_path / "table3.md").exists() and (tmp_path / "agreement.md").exists()
+
+
+def test_ray_trial_out_of_retries_is_recorded_and_the_study_goes_on(tmp_path, ray_env):
+    cfgs = configs("h_vs_gh", ["eval.probe_epochs=1"])
+    from studies import launch_ray
+    from studies.launch import Resources
+
+    bad = cfgs[0]
+    (tmp_path / bad.run_id).mkdir(parents=True)
+    (tmp_path / bad.run_id / "checkpoint.pt").write_bytes(b"not a checkpoint")  # fails on every attempt
+    out = launch_ray.launch("h_vs_gh", cfgs, str(tmp_path), Resources(max_failures=1,
+                                                                      extra={"ray_storage": str(tmp_path / "r")}))
+    status = {o["run_id"]: o["status"] for o in out}
+    assert status == {bad.run_id: "failed", cfgs[1].run_id: "completed"}
+    error = json.loads((tmp_path / bad.run_id / "error.json").read_text())
+    assert "Ray trial failed after 1 retries" in error["error"]
+
+
+def test_interrupted_ray_study_continues_without_duplicates(tmp_path, ray_env):
+    env = {**os.environ, "SIMCLR_FAULT": "sleep=0.5"}
+    args = [sys.executable, str(ROOT / "studies/run.py"), "temperature", "--results", str(tmp_path),
+            "--launcher", "ray", "--ray-storage", str(tmp_path / "ray"), *sets()]
+    driver = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("*/metrics.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves its state and stops the trials
+    assert driver.wait(timeout=120) != 0
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
+    assert 0 < len(finished) < 6
+    assert main(args[2:]) == 0
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 6 and len(list(tmp_path.glob("*/config.json"))) == 6
+    for run_id, mtime in finished.items():  # finished runs were not trained again
+        assert (tmp_path / run_id / "metrics.json").stat().st_mtime_ns == mtime
+    for m in tmp_path.glob("*/metrics.json"):  # every step trained once in the surviving log
+        steps = [r["step"] for r in logs(m.parent) if "event" not in r]
+        assert steps == sorted(set(steps)) and steps[-1] == 6
+
+
+# -------------------------------------------------------------------------------------------- SLURM
+
+def test_slurm_job_array_lands_in_the_store(tmp_path, slurm):
+    """Submitted and detached; a second submission while the jobs are in flight sends nothing again."""
+    from analysis import temperature as t5
+    from studies.launch_slurm import LIVE, scheduler_states
+
+    args = ["temperature", "--results", str(tmp_path), "--launcher", "slurm", "--time", "10",
+            "--array-parallelism", "2", *sets()]
+    assert main(args) == 0
+    subs = json.loads((tmp_path / "submissions.json").read_text())
+    assert len(subs) == 6 and len({s["job_id"].split("_")[0] for s in subs.values()}) == 1  # one array
+    assert main(args) == 0
+    assert json.loads((tmp_path / "submissions.json").read_text()) == subs  # no second job for any run
+    deadline = time.monotonic() + 300
+    while any(s in LIVE for s in scheduler_states([s["job_id"] for s in subs.values()]).values()):
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 6
+    t5.make(tmp_path)
+    assert "failed" not in (tmp_path / "table5.md").read_text() and (tmp_path / "agreement.md").exists()
+    envs = [json.loads(p.read_text()) for p in tmp_path.glob("*/env.json")]
+    assert all(e["hardware"]["torch_threads"] == 1 for e in envs)
+
+
+def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
+    """A 1-minute limit on a run of about a minute: SLURM signals it, submitit requeues it, and it
+    resumes from its checkpoint (the requeued job's 2-minute hold is lifted to keep the test short)."""
+    from studies import launch_slurm
+    from studies.launch import Resources
+
+    monkeypatch.setenv("SIMCLR_FAULT", "sleep=0.3")
+    cfg = configs(extra=["train.steps=150", "train.checkpoint_every=5"])[0]
+    out = launch_slurm.launch("requeue", [cfg], str(tmp_path),
+                              Resources(time_min=1, max_requeues=8, extra={"signal_delay_s": 30}))
+    job_id = out[0]["job_id"]
+    deadline = time.monotonic() + 480
+    while not (tmp_path / cfg.run_id / "metrics.json").exists() and time.monotonic() < deadline:
+        state = launch_slurm.scheduler_states([job_id]).get(job_id, "")
+        if state.startswith(("FAILED", "CANCELLED", "TIMEOUT")) and "REQUEUE" not in state:
+            pytest.fail(f"job {job_id} ended {state}")
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True)
+        time.sleep(2)
+    metrics = json.loads((tmp_path / cfg.run_id / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["step"] == 150
+    resumed = [r["step"] for r in logs(tmp_path / cfg.run_id) if r.get("event") == "resumed"]
+    assert resumed and all(s > 0 and s % 5 == 0 for s in resumed)
+    env = json.loads((tmp_path / cfg.run_id / "env.json").read_text())
+    assert env.get("previous_sessions")  # it ran in more than one job start
+
+
+def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
+    env = {**os.environ, "SIMCLR_FAULT": "sleep=0.5"}
+    args = [sys.executable, str(ROOT / "studies/run.py"), "temperature", "--results", str(tmp_path),
+            "--launcher", "slurm", "--wait", "--time", "10", "--array-parallelism", "1", *sets()]
+    driver = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subs_path = tmp_path / "submissions.json"
+    deadline = time.monotonic() + 60
+    while not subs_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    from studies.launch_slurm import scheduler_states
+
+    subs = json.loads(subs_path.read_text())
+    victim = next(r for r, s in subs.items() if s["job_id"].endswith("_1"))
+    job = subs[victim]["job_id"]
+    while scheduler_states([job]).get(job) != "RUNNING" and time.monotonic() < deadline + 120:
+        time.sleep(0.2)
+    subprocess.run(["scancel", job], check=True)  # a running job, killed by its user
+    _, err = driver.communicate(timeout=480)
+    assert driver.returncode == 1, err.decode()[-2000:]
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 5
+    error = json.loads((tmp_path / victim / "error.json").read_text())
+    assert "CANCELLED" in error["error"]
+    status = subprocess.run([sys.executable, str(ROOT / "studies/run.py"), "temperature", "--status",
+                             "--results", str(tmp_path), *sets()], capture_output=True, text=True, cwd=ROOT)
+    assert status.stdout.startswith("done 5 | running 0 | queued 0 | failed 1"), status.stdout
+    assert victim in status.stdout and "CANCELLED" in status.stdout
+
+
+def test_ray_cluster_inside_a_slurm_allocation(tmp_path, slurm, ray_env):
+    args = ["h_vs_gh", "--results", str(tmp_path), "--launcher", "ray-slurm", "--nodes", "1",
+            "--cpus-per-node", "2", "--wait", "--time", "10", "--ray-storage", str(tmp_path / "ray"),
+            *sets("eval.probe_epochs=1")]
+    assert main(args) == 0
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 2
+    subs = json.loads((tmp_path / "submissions.json").read_text())
+    assert {s["launcher"] for s in subs.values()} == {"ray-slurm"}
+    log = next(Path(next(iter(subs.values()))["logs"]).parent.glob("*/*_log.err")).read_text()
+    assert "Ray runtime started" in log or "ray start" in log.lower()
+
+
+# ------------------------------------------------------------------------------------- no cluster
+
+def test_status_of_a_local_study_reads_the_store(tmp_path, capsys):
+    import simclr
+    from simclr.store import record_failure
+
+    cfgs = configs()
+    simclr.run(cfgs[0], tmp_path)
+    simclr.run(cfgs[1], tmp_path, stop_after=2)
+    record_failure(tmp_path / cfgs[2].run_id, cfgs[2], {"error": "RuntimeError: boom"})
+    assert main(["temperature", "--status", "--results", str(tmp_path), *sets()]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("done 1 | running 0 | queued 0 | failed 1 | to run 4")
+    assert f"failed   {cfgs[2].run_id} (error.json)" in out
+
+
+def test_fault_specs_are_checked():
+    from simclr import faults
+
+    assert faults.parse("kill@3, sleep=0.5") == {"kill": 3, "sleep": 0.5}
+    with pytest.raises(ValueError, match="unknown fault 'explode@3'"):
+        faults.parse("explode@3")
+
+
+def test_slurm_launcher_without_a_controller_says_so(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
+    assert main(["temperature", "--launcher", "slurm", "--results", str(tmp_path), *sets()]) == 2
+    assert not list(tmp_path.glob("*/config.json"))  # nothing started
