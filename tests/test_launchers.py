@@ -153,20 +153,51 @@ def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     cfg = configs(extra=["train.steps=150", "train.checkpoint_every=5"])[0]
     out = launch_slurm.launch("requeue", [cfg], str(tmp_path),
                               Resources(time_min=1, max_requeues=8, extra={"signal_delay_s": 30}))
-    job_id = out[0]["job_id"]
-    deadline = time.monotonic() + 480
-    while not (tmp_path / cfg.run_id / "metrics.json").exists() and time.monotonic() < deadline:
-        state = launch_slurm.scheduler_states([job_id]).get(job_id, "")
-        if state.startswith(("FAILED", "CANCELLED", "TIMEOUT")) and "REQUEUE" not in state:
-            pytest.fail(f"job {job_id} ended {state}")
-        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True)
-        time.sleep(2)
-    metrics = json.loads((tmp_path / cfg.run_id / "metrics.json").read_text())
+    metrics = _wait_for_result(tmp_path, cfg, out[0]["job_id"])
     assert metrics["status"] == "completed" and metrics["step"] == 150
     resumed = [r["step"] for r in logs(tmp_path / cfg.run_id) if r.get("event") == "resumed"]
     assert resumed and all(s > 0 and s % 5 == 0 for s in resumed)
     env = json.loads((tmp_path / cfg.run_id / "env.json").read_text())
     assert env.get("previous_sessions")  # it ran in more than one job start
+
+
+def _wait_for_result(tmp_path, cfg, job_id, limit_s=480):
+    """Poll until the run has its metrics; lift the 2-minute hold SLURM puts on requeued jobs."""
+    from studies import launch_slurm
+
+    deadline = time.monotonic() + limit_s
+    while not (tmp_path / cfg.run_id / "metrics.json").exists():
+        state = launch_slurm.scheduler_states([job_id]).get(job_id, "")
+        if state.startswith(("FAILED", "CANCELLED", "TIMEOUT", "COMPLETED")):
+            time.sleep(3)  # the result may land a moment after the state
+            if not (tmp_path / cfg.run_id / "metrics.json").exists():
+                pytest.fail(f"job {job_id} ended {state} without a result")
+        assert time.monotonic() < deadline, f"job {job_id} still {state}"
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True)
+        time.sleep(2)
+    return json.loads((tmp_path / cfg.run_id / "metrics.json").read_text())
+
+
+def test_preempted_slurm_job_requeues_and_resumes(tmp_path, slurm, monkeypatch):
+    """Preemption as SLURM signals it (SIGTERM, then USR2, well before the 20-minute limit): the job
+    is requeued without using its time-out budget and the run resumes from its checkpoint."""
+    from studies import launch_slurm
+    from studies.launch import Resources
+
+    monkeypatch.setenv("SIMCLR_FAULT", "sleep=0.3")
+    cfg = configs(extra=["train.steps=60", "train.checkpoint_every=5"])[1]
+    job_id = launch_slurm.launch("preempt", [cfg], str(tmp_path),
+                                 Resources(time_min=20, max_requeues=0))[0]["job_id"]
+    deadline = time.monotonic() + 240
+    while not (tmp_path / cfg.run_id / "checkpoint.pt").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    for sig in ("SIGTERM", "USR2"):
+        subprocess.run(["scancel", job_id, "--signal", sig], check=True)
+    metrics = _wait_for_result(tmp_path, cfg, job_id)
+    assert metrics["status"] == "completed" and metrics["step"] == 60
+    resumed = [r["step"] for r in logs(tmp_path / cfg.run_id) if r.get("event") == "resumed"]
+    assert len(resumed) == 1 and resumed[0] % 5 == 0 and resumed[0] > 0
 
 
 def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
