@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from simclr.config import ConfigError, load
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run {cfg.run_id}: {cfg.encoder.arch} on {cfg.data.name}, method {cfg.train.method}, "
           f"log in {args.results}/{cfg.run_id}/log.jsonl", file=sys.stderr)
     metrics = run(cfg, args.results)
+    if os.environ.get("RANK", "0") != "0":  # torchrun: process 0 reports for the run
+        return 0 if metrics.get("status") == "completed" else 1
     print(json.dumps(metrics, indent=2, sort_keys=True))
     accs = ", ".join(f"{k.removesuffix('_acc')} {v:.1f}%" for k, v in metrics.items()
                      if k.endswith("_acc") and not k.startswith("train_"))

@@ -65,18 +65,27 @@ class GroupedBatchNorm2d(_GroupedBN, nn.BatchNorm2d):
 
 
 @contextlib.contextmanager
-def grouped_bn(model: nn.Module, groups: int):
-    """Within the block, every BN layer of model normalises over `groups` groups (1: global BN)."""
+def swapped_bn(model: nn.Module, classes: dict, enabled: bool = True, **attributes):
+    """Within the block, BN layers of model take the forward of `classes[type(layer)]` (same
+    parameters, buffers and state_dict), with `attributes` set on them; restored on exit."""
     swapped = []
-    if groups > 1:
+    if enabled:
         for m in model.modules():
-            for plain, grouped in ((nn.BatchNorm2d, GroupedBatchNorm2d), (nn.BatchNorm1d, GroupedBatchNorm1d)):
-                if type(m) is plain:
-                    m.__class__, m.groups = grouped, groups
-                    swapped.append((m, plain))
+            if type(m) in classes:
+                swapped.append((m, type(m)))
+                m.__class__ = classes[type(m)]
+                for k, v in attributes.items():
+                    setattr(m, k, v)
     try:
         yield model
     finally:
         for m, plain in swapped:
             m.__class__ = plain
-            del m.groups
+            for k in attributes:
+                delattr(m, k)
+
+
+def grouped_bn(model: nn.Module, groups: int):
+    """Within the block, every BN layer of model normalises over `groups` groups (1: global BN)."""
+    return swapped_bn(model, {nn.BatchNorm2d: GroupedBatchNorm2d, nn.BatchNorm1d: GroupedBatchNorm1d},
+                      groups > 1, groups=groups)

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from simclr import config as config_mod
+from simclr import distributed
 from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
@@ -48,16 +49,20 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None, 
 
 
 def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_checkpoint) -> dict:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world_size = distributed.world()
     config_mod.validate(cfg, world_size=world_size)
-    if world_size > 1:  # without a gather of negatives each process would train alone and race on files
-        raise config_mod.ConfigError(f"WORLD_SIZE={world_size}: multi-process training is not available in "
-                                     "this version; run one process per run")
+    if world_size > 1 and cfg.train.bn_groups > 1:
+        raise config_mod.ConfigError(f"train.bn_groups={cfg.train.bn_groups} emulates per-device BN in one "
+                                     f"process; with {world_size} processes BN is global: drop the option")
     run_dir = Path(results_dir) / cfg.run_id
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
         return read_json(metrics_path)
     device = resolve_device(cfg.train.device)
+    if device.type == "cuda" and world_size > 1:  # one GPU per process
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    distributed.init(device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     t0 = time.perf_counter()
@@ -68,12 +73,13 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         check_transfer(spec, cfg.data)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", to_dict(cfg))
-    (run_dir / "error.json").unlink(missing_ok=True)  # this attempt replaces an earlier failed one
-    env = environment(cfg.seed, device)
-    if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
-        env["previous_sessions"] = [read_json(run_dir / "env.json")]
-    write_json(run_dir / "env.json", env)
+    if rank == 0:  # one writer per run directory
+        write_json(run_dir / "config.json", to_dict(cfg))
+        (run_dir / "error.json").unlink(missing_ok=True)  # this attempt replaces an earlier failed one
+        env = {**environment(cfg.seed, device), "world_size": world_size}
+        if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
+            env["previous_sessions"] = [read_json(run_dir / "env.json")]
+        write_json(run_dir / "env.json", env)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, splits.num_classes)
@@ -89,8 +95,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
                       on_checkpoint=on_checkpoint)
     metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
                "head_params": num_params(model.head), **result}
-    if result["status"] == "interrupted":
-        return metrics  # no metrics.json: the next call resumes from the checkpoint
+    if result["status"] == "interrupted" or rank > 0:
+        return metrics  # no metrics.json: the next call resumes from the checkpoint; process 0 evaluates
     if result["status"] == "completed":
         frozen = state_fingerprint(model.encoder)
         metrics.update(evaluate(cfg, model, splits, device))

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from simclr import faults, losses, views
+from simclr import distributed, faults, losses, views
 from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
@@ -87,6 +87,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     forward = torch.compile(model) if t.compile else model
 
     ckpt_path, log = run_dir / "checkpoint.pt", JsonlLog(run_dir / "log.jsonl")
+    main = distributed.world()[0] == 0  # process 0 alone writes the run directory
+    write = log.write if main else (lambda record: None)
     start = 0
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -96,14 +98,17 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         generator.set_state(state["generator"].to(generator.get_state().device))
         torch.set_rng_state(state["cpu_rng"])
         start = state["step"]
-        log.truncate_after(start)
-        log.write({"event": "resumed", "step": start})
-    else:
+        if main:
+            log.truncate_after(start)
+        write({"event": "resumed", "step": start})
+    elif main:
         log.truncate_after(-1)
     # step records of the current epoch, for its epoch record (read back once, so resumes agree)
     epoch_recs = [r for r in log.read() if "event" not in r and r["step"] > start - start % spe]
 
     def save(step: int) -> None:
+        if not main:
+            return
         atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                       "scaler": scaler.state_dict(), "generator": generator.get_state(),
                                       "cpu_rng": torch.get_rng_state(), "step": step})
@@ -115,7 +120,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     step, status = start, "completed"
     t0, images_seen = time.perf_counter(), 0
     end = total if stop_after is None else min(total, stop_after)
-    with grouped_bn(model, t.bn_groups):  # 1: global BN over the whole batch of 2N views
+    # global BN over the whole batch of 2N views (across processes too), or per-device groups
+    with grouped_bn(model, t.bn_groups), distributed.global_bn(model):
         while step < end:
             epoch, offset = divmod(step, spe)
             for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset):
@@ -125,6 +131,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 set_lr(optimizer, lr)
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
                 v1, v2 = make_views(cfg, images, generator)
+                if distributed.world()[1] > 1:  # the global batch's views, this process's rows
+                    v1, v2, labels = distributed.rows(v1), distributed.rows(v2), distributed.rows(labels)
                 x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
                 if t.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -132,6 +140,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 with autocast(device, t.precision):
                     h, z, logits = forward(x)
                 z1, z2 = z.float().chunk(2)
+                z1, z2 = distributed.gather(z1), distributed.gather(z2)  # negatives from every process
                 if t.method == "simclr":
                     loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
                     online = F.cross_entropy(logits.float(), labels2) if t.online_head else 0.0
@@ -140,12 +149,13 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                         logits = model.classifier(h)
                     loss = F.cross_entropy(logits.float(), labels2)
                     online = 0.0
-                if not torch.isfinite(loss + online):
+                if distributed.any_true(not bool(torch.isfinite(loss + online))):
                     status = "diverged"
-                    log.write({"event": "diverged", "step": step, "loss": float(loss.detach())})
+                    write({"event": "diverged", "step": step, "loss": float(loss.detach())})
                     break
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss + online).backward()
+                distributed.average_gradients(model)
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
@@ -154,15 +164,15 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                     rec = {"step": step, "epoch": step / spe, "lr": lr, "loss": loss.item(),
                            **_step_metrics(cfg, z1, z2, logits, labels2),
                            "images_per_s": images_seen / (time.perf_counter() - t0)}
-                    log.write(rec)
+                    write(rec)
                     epoch_recs.append(rec)
                     progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
                 if step % spe == 0:
-                    log.write(_epoch_record(epoch_recs, step, spe))
+                    write(_epoch_record(epoch_recs, step, spe))
                     epoch_recs = []
                     every = cfg.eval.knn_every_epochs
                     if monitor and every and (step // spe) % every == 0:
-                        log.write({"event": "monitor", "epoch": step // spe, "step": step, **monitor(model)})
+                        write({"event": "monitor", "epoch": step // spe, "step": step, **monitor(model)})
                 if step % t.checkpoint_every == 0 and step < total:
                     save(step)
                 progress.update(1)

@@ -35,6 +35,7 @@ class Resources:
     workers: int = 1               # local: runs at once
     cpus_per_run: int = 1          # ray, slurm
     gpus_per_run: int = 0          # ray, slurm (slurm: one task per GPU)
+    tasks_per_run: int = 0         # slurm: processes of one run (0: one per GPU, at least one)
     mem_gb: float = 0.0            # slurm: 0 = the partition's default
     time_min: int = 60             # slurm: time limit of one run's job
     partition: str = ""

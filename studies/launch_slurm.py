@@ -2,8 +2,9 @@
 
 slurm: one job array per study, one array task per unfinished run. Each task is checkpointable: on
 its time limit or on preemption submitit requeues it (at most --max-requeues times) and the run
-resumes from its last engine checkpoint. A run with N GPUs is N tasks, one per GPU, with
-torch.distributed set up from SLURM's environment.
+resumes from its last engine checkpoint. A run with N GPUs is N tasks, one per GPU (or
+--tasks-per-run processes on CPUs), one torch.distributed process group set up from SLURM's
+environment (simclr/distributed.py: negatives gathered, BN global, gradients averaged).
 
 ray-slurm: one allocation of --nodes nodes; its first task starts a Ray head, the others join it as
 workers, the first runs the study's Tune experiment on that cluster (launch_ray.py), then all stop
@@ -97,7 +98,7 @@ def launch(study: str, configs, results: str, res: Resources = Resources()) -> l
     todo = not_in_flight(configs, results)
     if not todo:
         return [_current(c, results) for c in configs]
-    tasks = max(1, res.gpus_per_run)
+    tasks = res.tasks_per_run or max(1, res.gpus_per_run)  # one process per GPU by default
     ex = executor(results, res, f"simclr-{study}", tasks=tasks, cpus=max(1, res.cpus_per_run // tasks))
     jobs = ex.map_array(SlurmRun(results, max(1, res.cpus_per_run // tasks)), [to_dict(c) for c in todo])
     _record(results, "slurm", {c.run_id: j.job_id for c, j in zip(todo, jobs)}, ex)

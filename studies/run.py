@@ -110,6 +110,7 @@ def cell_labels(entries: list[dict]) -> dict[str, str]:
 
 def resources(args) -> Resources:
     return Resources(workers=args.workers, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                     tasks_per_run=args.tasks_per_run,
                      mem_gb=args.mem_gb, time_min=args.time, partition=args.partition, account=args.account,
                      qos=args.qos, nodes=args.nodes, parallelism=args.array_parallelism,
                      max_requeues=args.max_requeues, max_failures=args.max_failures,
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     cluster = ap.add_argument_group("ray and slurm launchers")
     cluster.add_argument("--cpus-per-run", type=int, default=1, help="CPUs (and torch threads) of one run")
     cluster.add_argument("--gpus-per-run", type=int, default=0, help="GPUs of one run (slurm: one task each)")
+    cluster.add_argument("--tasks-per-run", type=int, default=0, help="slurm: processes of one run, "
+                         "one torch.distributed group (default: one per GPU)")
     cluster.add_argument("--max-failures", type=int, default=2, help="ray: retries of a crashed trial")
     cluster.add_argument("--ray-address", default="", help="ray: join this cluster (host:port or auto) "
                          "instead of starting a local Ray")

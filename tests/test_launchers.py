@@ -269,3 +269,23 @@ def test_slurm_launcher_without_a_controller_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
     assert main(["temperature", "--launcher", "slurm", "--results", str(tmp_path), *sets()]) == 2
     assert not list(tmp_path.glob("*/config.json"))  # nothing started
+
+
+def test_two_task_torch_distributed_run_through_submitit(tmp_path, slurm):
+    """One run as 2 SLURM tasks (gloo): submitit's environment forms the process group; process 0
+    writes the run, whose result equals the 1-process run's up to float32 summation order."""
+    from studies import launch_slurm
+    from studies.launch import Resources
+
+    cfg = configs(extra=["train.precision=fp32", "train.steps=4", "train.log_every=1"])[2]  # t = 0.5
+    out = launch_slurm.launch("ddp", [cfg], str(tmp_path / "two"),
+                              Resources(tasks_per_run=2, cpus_per_run=2, time_min=10, wait=True))
+    assert out[0]["status"] == "completed", out
+    env = json.loads((tmp_path / "two" / cfg.run_id / "env.json").read_text())
+    assert env["world_size"] == 2
+    steps = [r["step"] for r in logs(tmp_path / "two" / cfg.run_id) if "event" not in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 4  # one writer
+    import simclr
+    simclr.run(cfg, tmp_path / "one")
+    loss = lambda d: [r["loss"] for r in logs(d / cfg.run_id) if "event" not in r]
+    assert loss(tmp_path / "two") == pytest.approx(loss(tmp_path / "one"), rel=2e-3)

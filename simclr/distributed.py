@@ -1,0 +1,137 @@
+"""One run over W processes (torchrun, SLURM tasks): the same computation as one process at batch N.
+
+Each process holds N/W images of every global batch. Exactness comes from four pieces:
+- views: every process draws the global batch's augmentations from the same generator and keeps its
+  rows (parameter draws are cheap; each process then trains on its own slice only);
+- negatives: z is gathered from all processes with a backward that returns to each process the
+  gradient of its own rows, summed over processes (gloo has no reduce-scatter, so all-reduce + slice);
+- BN: statistics over the global batch of 2N views (SyncBatchNorm's job, written with autograd-aware
+  all-reduces so it also runs on CPU/gloo);
+- gradients: averaged over processes after backward. Every process computes the same contrastive
+  loss, so each process's gradient is W times its share; the average is the full-batch gradient.
+Process 0 alone writes the run directory and evaluates.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from simclr.bn import swapped_bn
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) from the environment torchrun and submitit export."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def init(device: torch.device) -> None:
+    """Join the process group of this run (no-op for one process)."""
+    if world()[1] > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def rows(x: torch.Tensor) -> torch.Tensor:
+    """This process's share of a global batch (dim 0 split into W equal blocks)."""
+    rank, size = world()
+    return x.chunk(size)[rank] if size > 1 else x
+
+
+class _AllReduce(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class _Gather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # every process's loss depends on every row
+        return grad.chunk(dist.get_world_size())[dist.get_rank()]
+
+
+def all_reduce(x: torch.Tensor) -> torch.Tensor:
+    return _AllReduce.apply(x) if world()[1] > 1 else x
+
+
+def gather(x: torch.Tensor) -> torch.Tensor:
+    """Rows of all processes, in rank order, differentiable."""
+    return _Gather.apply(x) if world()[1] > 1 else x
+
+
+def average_gradients(model: nn.Module) -> None:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if world()[1] == 1 or not grads:
+        return
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world()[1]
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def any_true(flag: bool) -> bool:
+    """True on every process if it is true on any (so all stop together)."""
+    if world()[1] == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+class _GlobalBN:
+    """Training-mode statistics over the views of all processes."""
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        dims = [0] + list(range(2, x.ndim))
+        xf = x.float()
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        n = all_reduce(torch.tensor([float(x.numel() // x.shape[1])]))
+        mean = all_reduce(xf.sum(dims)) / n
+        centred = xf - mean.view(shape)  # two passes: E[x^2] - E[x]^2 loses precision, in backward too
+        var = all_reduce((centred * centred).sum(dims)) / n
+        y = centred / torch.sqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(mean.detach() * m)
+                self.running_var.mul_(1 - m).add_(var.detach() * m * n / (n - 1))
+        return y.to(x.dtype)
+
+
+class GlobalBatchNorm1d(_GlobalBN, nn.BatchNorm1d):
+    pass
+
+
+class GlobalBatchNorm2d(_GlobalBN, nn.BatchNorm2d):
+    pass
+
+
+def global_bn(model: nn.Module):
+    """Within the block, BN layers normalise over all processes' views (no-op for one process)."""
+    return swapped_bn(model, {nn.BatchNorm2d: GlobalBatchNorm2d, nn.BatchNorm1d: GlobalBatchNorm1d},
+                      world()[1] > 1)
