@@ -49,12 +49,13 @@ class SlurmRun(submitit.helpers.Checkpointable):
 
 
 def executor(results: str, res: Resources, name: str, nodes: int = 1, tasks: int = 1,
-             cpus: int = 1) -> submitit.AutoExecutor:
+             cpus: int = 1, gpus: int = 0) -> submitit.AutoExecutor:
+    """An executor for jobs of `nodes` nodes with `tasks` tasks and `gpus` GPUs on each node."""
     folder = res.logs or str(Path(results) / ".slurm")
     ex = submitit.AutoExecutor(folder=f"{folder}/%j", cluster="slurm", slurm_max_num_timeout=res.max_requeues)
     optional = {"slurm_partition": res.partition, "slurm_account": res.account, "slurm_qos": res.qos,
                 "mem_gb": res.mem_gb, "slurm_array_parallelism": res.parallelism,
-                "gpus_per_node": res.gpus_per_run * (nodes == 1),
+                "gpus_per_node": gpus,
                 "slurm_signal_delay_s": res.extra.get("signal_delay_s")}  # submitit's default: 90 s
     ex.update_parameters(name=name, timeout_min=res.time_min, nodes=nodes, tasks_per_node=tasks,
                          cpus_per_task=cpus, **{k: v for k, v in optional.items() if v})
@@ -99,8 +100,12 @@ def launch(study: str, configs, results: str, res: Resources = Resources()) -> l
     if not todo:
         return [_current(c, results) for c in configs]
     tasks = res.tasks_per_run or max(1, res.gpus_per_run)  # one process per GPU by default
-    ex = executor(results, res, f"simclr-{study}", tasks=tasks, cpus=max(1, res.cpus_per_run // tasks))
-    jobs = ex.map_array(SlurmRun(results, max(1, res.cpus_per_run // tasks)), [to_dict(c) for c in todo])
+    if tasks % res.nodes or res.gpus_per_run % res.nodes:
+        raise ValueError(f"--nodes {res.nodes} must divide the run's {tasks} tasks and {res.gpus_per_run} GPUs")
+    threads = max(1, res.cpus_per_run // tasks)
+    ex = executor(results, res, f"simclr-{study}", nodes=res.nodes, tasks=tasks // res.nodes, cpus=threads,
+                  gpus=res.gpus_per_run // res.nodes)
+    jobs = ex.map_array(SlurmRun(results, threads), [to_dict(c) for c in todo])
     _record(results, "slurm", {c.run_id: j.job_id for c, j in zip(todo, jobs)}, ex)
     print(f"submitted {len(jobs)} runs as SLURM job array {jobs[0].job_id.split('_')[0]}; "
           f"logs in {ex.folder}", file=sys.stderr)
@@ -216,7 +221,8 @@ def launch_ray_cluster(study: str, configs, results: str, res: Resources = Resou
     if not todo:
         return [_current(c, results) for c in configs]
     cpus = res.extra.get("cpus_per_node") or res.cpus_per_run
-    ex = executor(results, res, f"simclr-ray-{study}", nodes=res.nodes, tasks=1, cpus=cpus)
+    ex = executor(results, res, f"simclr-ray-{study}", nodes=res.nodes, tasks=1, cpus=cpus,
+                  gpus=res.extra.get("gpus_per_node") or res.gpus_per_run)
     res = dataclasses.replace(res, extra={**res.extra, "cpus_per_node": cpus})
     job = ex.submit(RayCluster(study, [to_dict(c) for c in todo], results, res))
     _record(results, "ray-slurm", {c.run_id: job.job_id for c in todo}, ex)

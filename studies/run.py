@@ -115,7 +115,8 @@ def resources(args) -> Resources:
                      qos=args.qos, nodes=args.nodes, parallelism=args.array_parallelism,
                      max_requeues=args.max_requeues, max_failures=args.max_failures,
                      ray_address=args.ray_address, wait=args.wait, logs=args.slurm_logs,
-                     extra={"ray_storage": args.ray_storage, "cpus_per_node": args.cpus_per_node})
+                     extra={"ray_storage": args.ray_storage, "cpus_per_node": args.cpus_per_node,
+                            "gpus_per_node": args.gpus_per_node})
 
 
 def parallel_runs(args, runs: int) -> tuple[int, str]:
@@ -177,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     cluster.add_argument("--time", type=int, default=60, help="slurm: minutes a job may run (a run past "
                          "it is requeued and resumes from its checkpoint)")
     cluster.add_argument("--mem-gb", type=float, default=0, help="slurm: memory of one run (0: default)")
-    cluster.add_argument("--nodes", type=int, default=1, help="ray-slurm: nodes of the Ray cluster")
+    cluster.add_argument("--nodes", type=int, default=1, help="slurm: nodes of one run (its tasks spread "
+                         "over them); ray-slurm: nodes of the Ray cluster")
+    cluster.add_argument("--gpus-per-node", type=int, default=0, help="ray-slurm: GPUs Ray gets on each "
+                         "node (default: --gpus-per-run)")
     cluster.add_argument("--cpus-per-node", type=int, default=0, help="ray-slurm: CPUs Ray gets on "
                          "each node (default: --cpus-per-run)")
     cluster.add_argument("--array-parallelism", type=int, default=0, help="slurm: runs at once (0: no cap)")
