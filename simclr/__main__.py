@@ -7,7 +7,10 @@ import os
 import sys
 
 from simclr.config import ConfigError, load
+from simclr.data import DataError
 from simclr.run import run
+from simclr.store import StoreError
+from simclr.train import OutOfMemory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"run {cfg.run_id}: {cfg.encoder.arch} on {cfg.data.name}, method {cfg.train.method}, "
           f"log in {args.results}/{cfg.run_id}/log.jsonl", file=sys.stderr)
-    metrics = run(cfg, args.results)
+    try:
+        metrics = run(cfg, args.results)
+    except (ConfigError, StoreError, DataError, FileNotFoundError, OutOfMemory) as err:  # explained failures
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if os.environ.get("RANK", "0") != "0":  # torchrun: process 0 reports for the run
         return 0 if metrics.get("status") == "completed" else 1
     print(json.dumps(metrics, indent=2, sort_keys=True))

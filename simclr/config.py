@@ -449,8 +449,16 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     """Defaults <- YAML/JSON file <- 'key=value' overrides, validated."""
     d = to_dict(RunConfig())
     if path:
+        if not Path(path).is_file():
+            raise ConfigError(f"config file {path} does not exist; pass a .yaml or .json file, or only "
+                              "key=value overrides")
         text = Path(path).read_text()
-        loaded = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        try:  # safe_load: a config builds plain values only, never Python objects
+            loaded = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as err:
+            raise ConfigError(f"config file {path} is not valid {'JSON' if str(path).endswith('.json') else 'YAML'}"
+                              f" (python tags are refused): {' '.join(str(err).split())}; fix the file, "
+                              "e.g. `loss: {temperature: 0.5}`") from err
         _merge(d, loaded or {}, "")
     for item in overrides:
         if "=" not in item:

@@ -24,6 +24,10 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")  # what torchvisio
 _CACHE_FORMAT = 1  # bump when the cached layout changes
 
 
+class DataError(ValueError):
+    """A data set that exists but cannot be used as it is (undecodable files); the message names them."""
+
+
 @dataclasses.dataclass
 class Splits:
     train_images: torch.Tensor  # uint8 (N, 3, H, W), or a FolderStream for 'imagenet'-style folders
@@ -66,6 +70,24 @@ def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int 
     if name == "imagenet":
         return stream_splits(root, image_size, workers)
     return _load_torchvision(name, root or os.path.join(_cache_base(cache_dir), "datasets"), image_size, download)
+
+
+def check_available(name: str, root: str = "", cache_dir: str = "", download: bool = False) -> None:
+    """Fail now, without decoding anything, if a data set cannot be read: a study checks this before
+    its first run instead of failing every run in turn."""
+    if name == "synthetic":
+        return
+    if name in ("folder", "imagenet"):
+        train, _ = _split_dirs(root)
+        if not any(e.is_dir() for e in os.scandir(train)):
+            raise FileNotFoundError(f"{train} holds no class folders; expected {train}/<class>/<image files>")
+        return
+    _load_torchvision(name, root or os.path.join(_cache_base(cache_dir or None), "datasets"), 0, download)
+
+
+def count_images(root: str) -> int:
+    """Training images of an ImageFolder tree (a listing, no decoding)."""
+    return len(_list_split(_split_dirs(root)[0])[0])
 
 
 # The built-in set's transfer target: new images (another seed) under a shifted distribution (three times
@@ -172,18 +194,33 @@ def _split_dirs(root: str) -> tuple[str, str]:
 
 
 def _decode_files(paths: list[str]) -> list[torch.Tensor]:
-    """Decode to RGB uint8 (3, H, W) tensors; JPEGs go through one batched call (the fast path)."""
+    """Decode to RGB uint8 (3, H, W) tensors; JPEGs go through one batched call (the fast path).
+    Files that do not decode are all named in one error, so a damaged folder is fixed in one pass."""
     data = []
     for p in paths:
         with open(p, "rb") as f:
             data.append(torch.frombuffer(bytearray(f.read()), dtype=torch.uint8))
     jpeg = [i for i, d in enumerate(data) if len(d) > 2 and d[0] == 0xFF and d[1] == 0xD8]
     out = [None] * len(data)
-    for i, img in zip(jpeg, decode_jpeg([data[i] for i in jpeg], mode=ImageReadMode.RGB) if jpeg else []):
-        out[i] = img
+    try:
+        for i, img in zip(jpeg, decode_jpeg([data[i] for i in jpeg], mode=ImageReadMode.RGB) if jpeg else []):
+            out[i] = img
+    except RuntimeError:  # one bad file fails the batch: decode one by one to find it
+        pass
+    bad = []
     for i, d in enumerate(data):
-        if out[i] is None:
+        if out[i] is not None:
+            continue
+        if not len(d):
+            bad.append(f"{paths[i]} (empty file)")
+            continue
+        try:
             out[i] = decode_image(d, mode=ImageReadMode.RGB)
+        except RuntimeError as err:
+            bad.append(f"{paths[i]} ({str(err).splitlines()[0][:80]})")
+    if bad:
+        raise DataError(f"{len(bad)} of {len(paths)} image files cannot be decoded: {'; '.join(bad[:5])}"
+                         f"{' ...' if len(bad) > 5 else ''}. Remove or replace them, then rerun")
     return out
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
+from simclr import checkpoint, distributed
 from simclr import config as config_mod
-from simclr import distributed
 from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
 from simclr.models import build_model, num_params
-from simclr.store import atomic_torch_save, environment, read_json, write_json
+from simclr.store import atomic_torch_save, check_writable, environment, read_json, write_json
 from simclr.train import pretrain
 
 
@@ -58,6 +58,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
         return read_json(metrics_path)
+    if rank == 0:
+        check_writable(results_dir)  # a full or read-only disk fails now, not after hours of training
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and world_size > 1:  # one GPU per process
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -104,6 +106,6 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         atomic_torch_save(run_dir / "model.pt", model.state_dict())
     metrics["seconds"] = time.perf_counter() - t0
     write_json(metrics_path, metrics)
-    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    checkpoint.remove(run_dir)
     (run_dir / "error.json").unlink(missing_ok=True)  # an earlier failed attempt
     return metrics

@@ -8,12 +8,17 @@
 """
 from __future__ import annotations
 
+import errno
+import fcntl
+import io
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import warnings
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,20 +26,52 @@ import pandas as pd
 import torch
 
 
+class StoreError(OSError):
+    """The result store cannot be written (disk full, read-only, no permission); the message says how
+    to fix it. Whatever was stored before stays readable: writes are all-or-nothing."""
+
+
+# errors of the disk, not of the code: a study stops on them instead of failing every run in turn
+DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+               errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+               errno.EPERM: "operation not permitted", errno.EFBIG: "the file is larger than allowed"}
+
+
+def _disk_error(path: Path, err: OSError) -> StoreError:
+    why = DISK_ERRORS.get(err.errno, err.strerror or str(err))
+    return StoreError(err.errno, f"cannot write {path}: {why}. Nothing half-written was left; free space or "
+                      "fix the permissions, or pass another results directory (--results), then rerun: "
+                      "finished runs are kept and started runs resume")
+
+
+@contextmanager
+def _atomic(path: Path):
+    """Yield a temp file name beside `path`; on success it replaces `path` (rename is atomic), on any
+    failure it is removed. Disk errors become a StoreError that names the fix."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise (_disk_error(path, err) if err.errno in DISK_ERRORS else err) from err
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, StoreError) and err.errno in DISK_ERRORS:
+            raise _disk_error(path, err) from err
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same directory, fsync, rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with _atomic(path) as tmp:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj) -> None:
@@ -45,17 +82,47 @@ def read_json(path: Path):
     return json.loads(Path(path).read_text())
 
 
-def atomic_torch_save(path: Path, obj) -> None:
+@contextmanager
+def locked(path: Path):
+    """An exclusive lock (flock on <path>.lock) for read-modify-write of a file several writers share."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(path.with_name(f".{path.name}.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def update_json(path: Path, change, default=None) -> object:
+    """Read, change and write back a shared JSON file under its lock: concurrent updates all land."""
+    with locked(path):
+        old = read_json(path) if Path(path).exists() else default
+        new = change(old)
+        write_json(path, new)
+        return new
+
+
+def atomic_torch_save(path: Path, obj) -> None:
+    """torch.save through memory, then one atomic write: a full disk then raises ENOSPC (torch's own
+    file writer reports it as an opaque RuntimeError)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
+
+
+def check_writable(results_dir: str | Path) -> None:
+    """Fail before any work if the results directory cannot take a file (permissions, read-only, full)."""
+    results_dir = Path(results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise StoreError(errno.ENOTDIR, f"results directory {results_dir} is a file; pass a directory "
+                         "(--results DIR)")
+    created = [p for p in [results_dir, *results_dir.parents] if not p.exists()]
+    atomic_write_bytes(results_dir / ".write-test", b"ok\n")
+    (results_dir / ".write-test").unlink()
+    for p in created:  # leave no trace: the directory appears when the first run writes to it
+        p.rmdir()
 
 
 class JsonlLog:
@@ -67,18 +134,35 @@ class JsonlLog:
     def truncate_after(self, step: int) -> None:
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        keep = [json.dumps(r, default=float) for r in self.read() if r.get("step", 0) <= step]
         atomic_write_bytes(self.path, "".join(line + "\n" for line in keep).encode())
 
     def write(self, record: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record, default=float) + "\n")
+        line = json.dumps(record, default=float) + "\n"
+        try:
+            with open(self.path, "a+b") as f:
+                if f.tell() > 0:  # after a torn last line, start a new one
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+                f.write(line.encode())
+        except OSError as err:
+            raise (_disk_error(self.path, err) if err.errno in DISK_ERRORS else err) from err
 
     def read(self) -> list[dict]:
+        """The records; a line torn by a crash mid-append is skipped with a warning (the steps it
+        described rerun on resume)."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        records = []
+        for n, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                warnings.warn(f"{self.path}:{n}: skipping a torn line ({line[:60]!r})")
+        return records
 
 
 def git_commit() -> dict:
@@ -139,12 +223,21 @@ def migrate(results_dir: str | Path, quiet_for: float = 300.0) -> list[tuple[str
     the last `quiet_for` seconds is left alone (a run may be writing it). Returns (old, new) pairs."""
     import time
 
-    from simclr.config import from_dict, to_dict
+    from simclr.config import ConfigError, from_dict, to_dict
 
     renames = {}
     for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
         run_dir = cfg_path.parent
-        cfg = from_dict(read_json(cfg_path))
+        try:
+            cfg = from_dict(read_json(cfg_path))
+        except (ConfigError, ValueError) as err:
+            env = run_dir / "env.json"
+            commit = (read_json(env).get("git") or {}).get("commit") if env.exists() else None
+            raise ConfigError(
+                f"{results_dir} holds run {run_dir.name}, whose config this version cannot read: "
+                f"{' '.join(str(err).split())[:300]}. It was written by an incompatible version"
+                f"{f' (commit {commit[:12]})' if commit else ''}; pass another --results directory, or run "
+                "that version to continue it") from err
         new = cfg.run_id
         if run_dir.name == new:
             continue
@@ -178,16 +271,60 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
     for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
         run_dir = cfg_path.parent
         row = {"run_id": run_dir.name, "run_dir": str(run_dir)}
-        flat = pd.json_normalize(read_json(cfg_path), sep=".").iloc[0].to_dict()
+        try:
+            flat = pd.json_normalize(read_json(cfg_path), sep=".").iloc[0].to_dict()
+        except (OSError, ValueError) as err:  # a damaged record is reported, never fatal to a table
+            rows.append({**row, "status": "corrupt", "error": f"{cfg_path}: {err}"})
+            continue
         # lists (augmentation recipes, label fractions) become JSON strings: hashable, so they group and pivot
         row.update({f"config.{k}": json.dumps(v) if isinstance(v, list) else v for k, v in flat.items()})
         metrics_path = run_dir / "metrics.json"
-        if metrics_path.exists():
-            row.update(read_json(metrics_path))
-        elif (run_dir / "error.json").exists():
-            err = read_json(run_dir / "error.json")
-            row.update(status="failed", error=err.get("error", ""))
-        else:
-            row["status"] = "incomplete"
+        try:
+            if metrics_path.exists():
+                row.update(read_json(metrics_path))
+            elif (run_dir / "error.json").exists():
+                err = read_json(run_dir / "error.json")
+                row.update(status="failed", error=err.get("error", ""))
+            else:
+                row["status"] = "incomplete"
+        except (OSError, ValueError) as err:
+            row.update(status="corrupt", error=f"{run_dir}: {err}")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def verify(results_dir: str | Path) -> list[str]:
+    """Problems that would make the store lie: unreadable records, a result under another run's id, a
+    finished run that still holds a checkpoint or an error, steps logged twice, left-over temp files.
+    An empty list means every record is complete and readable."""
+    problems = []
+    root = Path(results_dir)
+    for tmp in root.glob("**/.*.tmp"):
+        problems.append(f"{tmp}: temp file of an interrupted write (safe to delete)")
+    for cfg_path in sorted(root.glob("**/config.json")):
+        run_dir = cfg_path.parent
+        records = {}
+        for name in ("config.json", "metrics.json", "error.json", "env.json"):
+            if (run_dir / name).exists():
+                try:
+                    records[name] = read_json(run_dir / name)
+                except (OSError, ValueError) as err:
+                    problems.append(f"{run_dir / name}: unreadable ({err})")
+        metrics = records.get("metrics.json")
+        if metrics is not None:
+            if metrics.get("run_id") != run_dir.name:
+                problems.append(f"{run_dir}: metrics.json is for run {metrics.get('run_id')}")
+            for leftover in ("checkpoint.pt", "checkpoint.prev.pt", "error.json"):
+                if (run_dir / leftover).exists():
+                    problems.append(f"{run_dir}: finished, yet {leftover} is still there")
+        if (run_dir / "log.jsonl").exists():
+            with warnings.catch_warnings(record=True) as torn:
+                warnings.simplefilter("always")
+                steps = [r["step"] for r in JsonlLog(run_dir / "log.jsonl").read()
+                         if "event" not in r and "loss" in r]
+            problems += [f"{run_dir}/log.jsonl: {w.message}" for w in torn if metrics is not None]
+            if len(steps) != len(set(steps)):
+                problems.append(f"{run_dir}/log.jsonl: steps logged twice")
+            if steps != sorted(steps):
+                problems.append(f"{run_dir}/log.jsonl: steps out of order")
+    return problems

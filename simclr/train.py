@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from simclr import distributed, faults, losses, views
+from simclr import checkpoint, distributed, faults, losses, views
 from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
-from simclr.store import JsonlLog, atomic_torch_save
+from simclr.store import JsonlLog
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -86,34 +86,38 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     forward = torch.compile(model) if t.compile else model
 
-    ckpt_path, log = run_dir / "checkpoint.pt", JsonlLog(run_dir / "log.jsonl")
+    log = JsonlLog(run_dir / "log.jsonl")
     main = distributed.world()[0] == 0  # process 0 alone writes the run directory
     write = log.write if main else (lambda record: None)
-    start = 0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+
+    def restore(state: dict) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         generator.set_state(state["generator"].to(generator.get_state().device))
         torch.set_rng_state(state["cpu_rng"])
+
+    start = 0
+    state, rejected = checkpoint.load(run_dir, restore, device, [model, optimizer, scaler], set_aside=main)
+    if state is not None:
         start = state["step"]
-        if main:
-            log.truncate_after(start)
+    if main:
+        log.truncate_after(start if state is not None else -1)
+    for msg in rejected:  # kept in the log: a result that restarted says so
+        write({"event": "checkpoint_rejected", "step": start, "reason": msg})
+    if state is not None:
         write({"event": "resumed", "step": start})
-    elif main:
-        log.truncate_after(-1)
     # step records of the current epoch, for its epoch record (read back once, so resumes agree)
     epoch_recs = [r for r in log.read() if "event" not in r and r["step"] > start - start % spe]
 
     def save(step: int) -> None:
         if not main:
             return
-        atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                      "scaler": scaler.state_dict(), "generator": generator.get_state(),
-                                      "cpu_rng": torch.get_rng_state(), "step": step})
+        path = checkpoint.save(run_dir, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                         "scaler": scaler.state_dict(), "generator": generator.get_state(),
+                                         "cpu_rng": torch.get_rng_state(), "step": step})
         if on_checkpoint:
-            on_checkpoint(step, ckpt_path)
+            on_checkpoint(step, path)
 
     progress = _progress(total, start, t.progress)
     model.train()
@@ -121,7 +125,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     t0, images_seen = time.perf_counter(), 0
     end = total if stop_after is None else min(total, stop_after)
     # global BN over the whole batch of 2N views (across processes too), or per-device groups
-    with grouped_bn(model, t.bn_groups), distributed.global_bn(model):
+    with grouped_bn(model, t.bn_groups), distributed.global_bn(model), explain_oom(cfg, device):
         while step < end:
             epoch, offset = divmod(step, spe)
             for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset):
@@ -151,7 +155,10 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                     online = 0.0
                 if distributed.any_true(not bool(torch.isfinite(loss + online))):
                     status = "diverged"
-                    write({"event": "diverged", "step": step, "loss": float(loss.detach())})
+                    online_value = float(online.detach() if torch.is_tensor(online) else online)
+                    reason = (f"non-finite loss (contrastive {float(loss.detach())}, online head {online_value}) "
+                              f"at step {step + 1}: lower optim.lr or raise loss.temperature")
+                    write({"event": "diverged", "step": step, "loss": float(loss.detach()), "reason": reason})
                     break
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss + online).backward()
@@ -189,6 +196,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     records = log.read()
     out = {"status": status, "step": step, "total_steps": total, "epochs": step / spe,
            "train_seconds": elapsed, "train_images_per_s": images_seen / elapsed if elapsed else 0.0}
+    if status == "diverged":
+        out["reason"] = reason
     # train_* summaries: means over the last epoch's step records
     last = [r for r in records if "event" not in r][-max(1, spe // t.log_every):]
     for k in ("loss", "contrastive_acc", "entropy", "online_acc"):
@@ -200,6 +209,36 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         best = max(monitored, key=lambda r: r["knn_acc"])
         out.update(knn_acc_best=best["knn_acc"], knn_acc_best_epoch=best["epoch"])
     return out
+
+
+class OutOfMemory(RuntimeError):
+    """A step did not fit in memory; the message names the ways to make it fit."""
+
+
+def is_oom(err: BaseException) -> bool:
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and any(s in str(err) for s in ("out of memory", "can't allocate memory")))
+
+
+@contextlib.contextmanager
+def explain_oom(cfg: RunConfig, device: torch.device):
+    """Turn an allocator failure into an error that says what to change (and keeps the original)."""
+    try:
+        yield
+    except Exception as err:
+        if not is_oom(err):
+            raise
+        t, world = cfg.train, distributed.world()[1]
+        per = t.batch_size // world
+        fixes = ["spread the batch over more processes (--tasks-per-run / --gpus-per-run, or torchrun "
+                 "--nproc-per-node): a smaller per-device batch with the same negatives"]
+        if t.precision == "fp32":
+            fixes.append("train.precision=bf16 (about half the activation memory)")
+        fixes.append("a lower train.batch_size (this changes the experiment)")
+        raise OutOfMemory(
+            f"out of memory on {device} at train.batch_size={t.batch_size} ({per} images, {2 * per} views "
+            f"of {cfg.data.image_size}px per process, {t.precision}). To fit: {'; or '.join(fixes)}. "
+            f"Original error: {str(err).splitlines()[0][:300]}") from err
 
 
 def _epoch_record(recs: list[dict], step: int, spe: int) -> dict:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from simclr.config import ConfigError, RunConfig, parse_value, replace
-from simclr.store import read_json, write_json
+from simclr.store import read_json, update_json
 
 MANIFEST = "study.json"
 
@@ -28,9 +28,14 @@ def runs(arms: list[tuple[dict, RunConfig]]) -> list[RunConfig]:
 
 
 def check_preset(study, preset: str) -> None:
+    from studies.presets import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if preset not in study.PRESETS:
+        note = getattr(study, "PRESET_NOTE", "")
         raise ValueError(f"study {study.__name__.split('.')[-1]} cannot run at preset {preset!r}: "
-                         f"{getattr(study, 'PRESET_NOTE', '')} choose one of {', '.join(study.PRESETS)}")
+                         f"{note + ' ' if note else ''}choose one of {', '.join(study.PRESETS)}")
 
 
 def parse_sets(sets: list[str]) -> dict:
@@ -72,19 +77,20 @@ def write_manifest(results: str | Path, new: dict) -> Path:
     """Record which run fills which cell. A rerun adds its arms to the ones recorded; where it fills a
     cell (same labels and seed) with another run (other overrides), the new run takes the cell, so a
     table never averages two configs as if they were seeds. Earlier invocations stay in "history"."""
-    path = Path(results) / MANIFEST
-    if path.exists():
-        old = read_json(path)
+    def merge(old: dict | None) -> dict:
+        if old is None:
+            return new
         if old.get("study") != new["study"]:
             raise ValueError(f"{path} belongs to study {old.get('study')!r}, not {new['study']!r}: "
                              "pass another --results directory")
         cell = lambda a: (json.dumps(a["labels"], sort_keys=True), a["seed"])
         taken = {cell(a) for a in new["arms"]}
         kept = [a for a in old["arms"] if cell(a) not in taken]
-        new = {**new, "arms": kept + new["arms"], "history": old.get("history", []) + [
+        return {**new, "arms": kept + new["arms"], "history": old.get("history", []) + [
             {k: old[k] for k in ("argv", "written") if k in old}]}
-    Path(results).mkdir(parents=True, exist_ok=True)
-    write_json(path, new)
+
+    path = Path(results) / MANIFEST
+    update_json(path, merge)  # under a lock: drivers sharing a store all keep their arms
     return path
 
 

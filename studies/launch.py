@@ -14,13 +14,15 @@ import os
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import simclr
+from simclr import checkpoint
 from simclr.config import replace
-from simclr.store import read_json, record_failure, write_json
+from simclr.store import StoreError, read_json, record_failure, update_json
 
 LAUNCHERS = ("local", "ray", "slurm", "ray-slurm")
 SUBMISSIONS = "submissions.json"  # run_id -> the scheduler job that runs it (for --status)
@@ -58,6 +60,8 @@ def execute(cfg, results: str, threads: int = 0, on_checkpoint=None, reraise: bo
         cfg = replace(cfg, **{"train.threads": threads, "train.progress": False})
     try:
         return simclr.run(cfg, results, on_checkpoint=on_checkpoint)
+    except StoreError:  # the store itself cannot take a record: the launcher stops the study
+        raise
     except Exception as err:
         failure = {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
                    "traceback": traceback.format_exc()}
@@ -85,9 +89,7 @@ def stored_outcome(cfg, results: str, reason: str = "") -> dict:
 
 def record_submissions(results: str, jobs: dict[str, dict]) -> None:
     """Remember which scheduler job runs which run (merged with earlier submissions)."""
-    path = Path(results) / SUBMISSIONS
-    old = read_json(path) if path.exists() else {}
-    write_json(path, {**old, **jobs})
+    update_json(Path(results) / SUBMISSIONS, lambda old: {**old, **jobs}, default={})
 
 
 def read_submissions(results: str) -> dict:
@@ -120,7 +122,7 @@ def status(configs, results: str, states: dict[str, str] | None = None) -> dict[
             groups["failed"].append(f"{cfg.run_id} (job {job['job_id']} {state})")
         else:
             groups["to run"].append(cfg.run_id + (" (started: resumes from its checkpoint)"
-                                                         if (run_dir / "checkpoint.pt").exists() else ""))
+                                                         if checkpoint.exists(run_dir) else ""))
     return groups
 
 
@@ -141,9 +143,19 @@ def launch_local(configs, results: str, res: Resources = Resources(), labels: di
             out.append(execute(cfg, results))
         return out
     threads = max(1, (os.cpu_count() or 1) // res.workers)
+    out = []
     with ProcessPoolExecutor(res.workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(execute, cfg, results, threads) for cfg in configs]
-        return [f.result() for f in as_completed(futures)]
+        futures = {pool.submit(execute, cfg, results, threads): cfg for cfg in configs}
+        for f in as_completed(futures):
+            try:
+                out.append(f.result())
+            except BrokenProcessPool:  # a worker was killed (OOM killer, kill -9): its run and the
+                cfg = futures[f]       # ones still queued resume on the next invocation
+                done = Path(results) / cfg.run_id / "metrics.json"
+                out.append(read_json(done) if done.exists() else {
+                    "run_id": cfg.run_id, "status": "incomplete",
+                    "error": "a worker process died (killed, or out of memory); rerun the study to resume"})
+    return out
 
 
 def launch(name: str, study: str, configs, results: str, res: Resources, labels: dict | None = None) -> list[dict]:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from simclr.config import from_dict, to_dict
+from simclr.checkpoint import CHECKPOINT
 from studies.launch import Resources, execute, stored_outcome, unfinished
 
-CHECKPOINT = "checkpoint.pt"
 PASSED_ENV = ("SIMCLR_FAULT",)  # set on the driver, seen by every trial wherever it runs
 
 

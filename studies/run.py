@@ -9,6 +9,7 @@ import argparse
 import importlib
 import inspect
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
 
 from simclr.config import HASH_VERSION, ConfigError, total_steps  # noqa: E402
-from simclr.store import migrate  # noqa: E402
+from simclr.store import StoreError, check_writable, migrate  # noqa: E402
 from studies import common  # noqa: E402
 from studies.launch import LAUNCHERS, Resources, describe, launch  # noqa: E402
 from studies.presets import baseline  # noqa: E402
@@ -130,6 +131,57 @@ def parallel_runs(args, runs: int) -> tuple[int, str]:
     return max(1, cpus // args.cpus_per_run), f"Ray with {cpus} CPUs at --cpus-per-run {args.cpus_per_run}"
 
 
+# names that go into a batch script or a command line: no spaces, quotes, newlines or shell syntax
+SCHEDULER_NAME = re.compile(r"[A-Za-z0-9_.,:+-]*")
+RAY_ADDRESS = re.compile(r"(auto|local|(ray://)?[A-Za-z0-9_.-]+:[0-9]+)?")
+
+
+def check_args(args) -> list[str]:
+    """Problems with the launcher flags, all at once."""
+    e = []
+    for flag in ("workers", "cpus_per_run", "time", "nodes"):
+        if getattr(args, flag) < 1:
+            e.append(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be >= 1")
+    for flag in ("gpus_per_run", "tasks_per_run", "max_failures", "mem_gb", "array_parallelism", "max_requeues",
+                 "cpus_per_node", "gpus_per_node"):
+        if getattr(args, flag) < 0:
+            e.append(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be >= 0")
+    for flag in ("partition", "account", "qos"):
+        if not SCHEDULER_NAME.fullmatch(getattr(args, flag)):
+            e.append(f"--{flag} {getattr(args, flag)!r}: a SLURM name has only letters, digits and _.,:+- "
+                     "(it is written into a batch script)")
+    if not RAY_ADDRESS.fullmatch(args.ray_address):
+        e.append(f"--ray-address {args.ray_address!r}: expected auto, host:port or ray://host:port")
+    return e
+
+
+def preflight(configs, results: str, world_size: int = 1) -> None:
+    """What can fail before the first run, checked once for the whole study: the store takes files,
+    the data sets exist, the run lengths fit the data and the processes of a run. Raises with the fix."""
+    from simclr import data
+    from simclr.config import check_against_data, validate
+
+    for cfg in configs:
+        validate(cfg, world_size=world_size)
+    check_writable(results)
+    seen, sizes = set(), {}
+    for cfg in configs:
+        d = cfg.data
+        key = (d.name, d.root, d.cache_dir, d.download)
+        if key not in seen:
+            seen.add(key)
+            data.check_available(d.name, d.root, d.cache_dir, d.download)
+            if d.name == "folder":
+                sizes[key] = data.count_images(d.root)
+        for spec in cfg.eval.transfer:
+            if (spec, d.cache_dir, d.download) not in seen:
+                seen.add((spec, d.cache_dir, d.download))
+                data.check_transfer(spec, d)
+        num_train = d.num_train if d.name == "synthetic" else sizes.get(key)
+        if num_train:
+            check_against_data(cfg, num_train)
+
+
 def print_status(configs, results: str) -> int:
     """What the store and the scheduler say about every run of the study."""
     from studies.launch import read_submissions, status
@@ -198,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
                          "(980: the tiny and cpu presets on a 2-core CPU, measured; benchmarks/throughput.py "
                          "measures yours); other encoders are scaled by their FLOPs")
     args = ap.parse_args(argv)
+    problems = check_args(args)
+    if problems:
+        print("error: " + "\n  ".join(problems), file=sys.stderr)
+        return 2
     argv_used = list(sys.argv[1:] if argv is None else argv)
     if args.list or not args.study:
         for name in STUDIES:
@@ -218,16 +274,19 @@ def main(argv: list[str] | None = None) -> int:
         dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput, cell_labels(entries),
                 baseline(args.preset, args.data_root), *parallel_runs(args, len(configs)))
         return 0
-    for old, new in migrate(results):  # runs stored under an earlier run_id version are found, not redone
-        print(f"run {old} is now {new} (run_id version {HASH_VERSION})", file=sys.stderr)
-    try:
+    try:  # nothing runs until the store, the data and every config have passed
+        preflight(configs, results, world_size=(args.tasks_per_run or args.gpus_per_run or 1)
+                  if args.launcher == "slurm" else 1)
+        for old, new in migrate(results):  # runs stored under an earlier run_id version are found, not redone
+            print(f"run {old} is now {new} (run_id version {HASH_VERSION})", file=sys.stderr)
         common.write_manifest(results, common.manifest(args.study, args.preset, entries, argv_used))
-    except ValueError as err:
+    except (OSError, RuntimeError, ValueError) as err:  # ConfigError, StoreError, missing data
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
         outcomes = launch(args.launcher, args.study, configs, results, resources(args), cell_labels(entries))
-    except (RuntimeError, ValueError) as err:  # e.g. no SLURM controller: nothing was submitted
+    except (StoreError, RuntimeError, ValueError) as err:  # a full disk mid-study (finished runs are kept),
+        # no SLURM controller (nothing was submitted), ...
         print(f"error: {err}", file=sys.stderr)
         return 2
     if any(o.get("status") == "submitted" for o in outcomes):

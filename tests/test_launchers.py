@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from simclr.store import verify
 from studies import common
 from studies.run import load_study, main
 
@@ -79,6 +80,7 @@ def test_ray_study_lands_in_the_store_and_a_crashed_trial_resumes(tmp_path, ray_
         resumed = [r for r in logs(m.parent) if r.get("event") == "resumed"]
         assert [r["step"] for r in resumed] == [2]  # one retry, from the checkpoint, not from scratch
     assert (tmp_path / "table3.md").exists() and (tmp_path / "agreement.md").exists()
+    assert verify(tmp_path) == []
 
 
 def test_ray_trial_out_of_retries_is_recorded_and_the_study_goes_on(tmp_path, ray_env):
@@ -87,8 +89,7 @@ def test_ray_trial_out_of_retries_is_recorded_and_the_study_goes_on(tmp_path, ra
     from studies.launch import Resources
 
     bad = cfgs[0]
-    (tmp_path / bad.run_id).mkdir(parents=True)
-    (tmp_path / bad.run_id / "checkpoint.pt").write_bytes(b"not a checkpoint")  # fails on every attempt
+    (tmp_path / bad.run_id / "config.json").mkdir(parents=True)  # the record cannot be written: every attempt fails
     out = launch_ray.launch("h_vs_gh", cfgs, str(tmp_path), Resources(max_failures=1,
                                                                       extra={"ray_storage": str(tmp_path / "r")}))
     status = {o["run_id"]: o["status"] for o in out}
@@ -116,6 +117,7 @@ def test_interrupted_ray_study_continues_without_duplicates(tmp_path, ray_env):
     for m in tmp_path.glob("*/metrics.json"):  # every step trained once in the surviving log
         steps = [r["step"] for r in logs(m.parent) if "event" not in r]
         assert steps == sorted(set(steps)) and steps[-1] == 6
+    assert verify(tmp_path) == []
 
 
 # -------------------------------------------------------------------------------------------- SLURM
@@ -141,6 +143,7 @@ def test_slurm_job_array_lands_in_the_store(tmp_path, slurm):
     assert "failed" not in (tmp_path / "table5.md").read_text() and (tmp_path / "agreement.md").exists()
     envs = [json.loads(p.read_text()) for p in tmp_path.glob("*/env.json")]
     assert all(e["hardware"]["torch_threads"] == 1 for e in envs)
+    assert verify(tmp_path) == []
 
 
 def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
@@ -159,6 +162,7 @@ def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     assert resumed and all(s > 0 and s % 5 == 0 for s in resumed)
     env = json.loads((tmp_path / cfg.run_id / "env.json").read_text())
     assert env.get("previous_sessions")  # it ran in more than one job start
+    assert verify(tmp_path) == []
 
 
 def _wait_for_result(tmp_path, cfg, job_id, limit_s=480):
@@ -198,6 +202,7 @@ def test_preempted_slurm_job_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     assert metrics["status"] == "completed" and metrics["step"] == 60
     resumed = [r["step"] for r in logs(tmp_path / cfg.run_id) if r.get("event") == "resumed"]
     assert len(resumed) == 1 and resumed[0] % 5 == 0 and resumed[0] > 0
+    assert verify(tmp_path) == []
 
 
 def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
@@ -226,6 +231,7 @@ def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
                              "--results", str(tmp_path), *sets()], capture_output=True, text=True, cwd=ROOT)
     assert status.stdout.startswith("done 5 | running 0 | queued 0 | failed 1"), status.stdout
     assert victim in status.stdout and "CANCELLED" in status.stdout
+    assert verify(tmp_path) == []
 
 
 def test_ray_cluster_inside_a_slurm_allocation(tmp_path, slurm, ray_env):
@@ -238,6 +244,7 @@ def test_ray_cluster_inside_a_slurm_allocation(tmp_path, slurm, ray_env):
     assert {s["launcher"] for s in subs.values()} == {"ray-slurm"}
     log = next(Path(next(iter(subs.values()))["logs"]).parent.glob("*/*_log.err")).read_text()
     assert "Ray runtime started" in log or "ray start" in log.lower()
+    assert verify(tmp_path) == []
 
 
 # ------------------------------------------------------------------------------------- no cluster
