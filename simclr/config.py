@@ -137,6 +137,8 @@ class TrainConfig:
     precision: str = "bf16"        # fp32 | bf16 | fp16 (autocast; loss logits always float32)
     channels_last: bool = True
     bn_groups: int = 1             # 1: global BN over all 2N views; k: per-device BN as on k devices (appendix)
+    grad_cache_chunk: int = 0      # views per forward of the gradient cache (0: off): exact loss over the
+                                   # whole batch at the memory of one chunk; BN statistics are per chunk
     compile: bool = False          # torch.compile the encoder
     device: str = field(default="auto", metadata=NOT_HASHED)     # auto | cpu | cuda | cuda:N
     threads: int = field(default=0, metadata=NOT_HASHED)         # CPU threads; 0 = torch default
@@ -371,6 +373,14 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     elif t.batch_size % world_size:
         e.append(f"train.batch_size={t.batch_size} is not divisible by the {world_size} processes; "
                  f"use a multiple of {world_size}")
+    if t.grad_cache_chunk:
+        views = 2 * t.batch_size // world_size
+        if t.grad_cache_chunk < 0 or views % t.grad_cache_chunk:
+            e.append(f"train.grad_cache_chunk={t.grad_cache_chunk}: must divide the {views} views of a "
+                     "process's batch (equal chunks, equal BN statistics)")
+        if t.method != "simclr" or t.bn_groups != 1:
+            e.append("train.grad_cache_chunk applies to train.method=simclr with train.bn_groups=1 "
+                     "(chunks already give BN per chunk)")
     if t.epochs < 0:
         e.append(f"train.epochs={t.epochs}: must be >= 0 (0 with steps 0 evaluates the random-init encoder)")
     if t.steps < 0 or t.checkpoint_every <= 0 or t.log_every <= 0:

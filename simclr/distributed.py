@@ -63,8 +63,16 @@ class _Gather(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         grad = grad.contiguous().clone()
-        dist.all_reduce(grad)  # every process's loss depends on every row
-        return grad.chunk(dist.get_world_size())[dist.get_rank()]
+        return own_rows_of_grad(grad)
+
+
+def own_rows_of_grad(grad: torch.Tensor) -> torch.Tensor:
+    """The backward of gather: every process's loss depends on every row, so the gradients of the
+    gathered rows are summed over processes and each keeps its own rows."""
+    if world()[1] == 1:
+        return grad
+    dist.all_reduce(grad)
+    return grad.chunk(dist.get_world_size())[dist.get_rank()]
 
 
 def all_reduce(x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,10 @@ Conventions shared by all functions:
   the other images in the opposite view (Table 4 compares losses this way, "for
   simplicity, we only consider the negatives from one augmentation view").
   The anchor itself is never a candidate.
+- ``anchors`` (a slice of the 2N anchors): only those anchors' share of the
+  mean (their sum / 2N), computed from an (A, 2N) block of similarities; the
+  shares of a partition of the anchors add up to the whole loss. The gradient
+  cache sums blocks so that no (2N, 2N) matrix is ever held.
 - Semi-hard negative mining (``semi_hard=True``, NT-Logistic and margin
   triplet), following Sec. 5.1 of the paper and Schroff et al. (2015): "compute
   the gradient using semi-hard negative terms (i.e., those that are within the
@@ -58,24 +62,31 @@ def _full_precision(z):
     return torch.autocast(device_type=z.device.type, enabled=False)
 
 
-def _similarity(z1, z2, l2_normalize):
-    """(2N, 2N) matrix sim[a, k] between the stacked views z = cat([z1, z2]), in >= float32."""
+def _similarity(z1, z2, l2_normalize, anchors=None):
+    """(A, 2N) matrix sim[a, k] between the anchors' rows (all 2N by default) and the stacked views
+    z = cat([z1, z2]), in >= float32."""
     z = torch.cat([z1, z2], dim=0)
     z = z.to(torch.promote_types(z.dtype, torch.float32))
     if l2_normalize:
         z = F.normalize(z, dim=1)
-    return z @ z.T
+    return (z if anchors is None else z[anchors]) @ z.T
 
 
-def _pair_masks(n, negatives, device):
-    """Index of each anchor's positive, shape (2N,), and the (2N, 2N) boolean negative mask."""
+def _pair_masks(n, negatives, device, anchors=None):
+    """Index of each anchor's positive, shape (A,), and the (A, 2N) boolean negative mask."""
     idx = torch.arange(2 * n, device=device)
-    positive = (idx + n) % (2 * n)
-    neg = (idx[:, None] != idx[None, :]) & (positive[:, None] != idx[None, :])
+    rows = idx if anchors is None else idx[anchors]
+    positive = (rows + n) % (2 * n)
+    neg = (rows[:, None] != idx[None, :]) & (positive[:, None] != idx[None, :])
     if negatives == "other_view":
-        view = idx // n
-        neg &= view[:, None] != view[None, :]
+        neg &= (rows // n)[:, None] != (idx // n)[None, :]
     return positive, neg
+
+
+def _mean(per_anchor, n, anchors):
+    """The mean over the 2N anchors; for a block of anchors, its share of that mean (block sums / 2N),
+    so the shares of a partition of the anchors add up to the whole loss."""
+    return per_anchor.mean() if anchors is None else per_anchor.sum() / (2 * n)
 
 
 def _semi_hard_negative(sim, pos_sim, neg):
@@ -91,7 +102,7 @@ def _masked_row_mean(values, mask):
     return torch.where(mask, values, torch.zeros_like(values)).sum(dim=1) / mask.sum(dim=1)
 
 
-def nt_xent(z1, z2, temperature=0.5, l2_normalize=True, negatives="all"):
+def nt_xent(z1, z2, temperature=0.5, l2_normalize=True, negatives="all", anchors=None):
     """NT-Xent (normalized temperature-scaled cross entropy), the paper's Eq. (1).
 
     For anchor a with positive p:
@@ -104,6 +115,8 @@ def nt_xent(z1, z2, temperature=0.5, l2_normalize=True, negatives="all"):
         temperature: t > 0.
         l2_normalize: cosine similarity if True, raw dot product if False.
         negatives: "all" or "other_view".
+        anchors: a slice of the 2N anchors: return only their share of the mean
+            (their sum / 2N), in memory O(block x 2N); the gradient cache sums blocks.
 
     Returns:
         Scalar: the MEAN of l over the 2N anchors (Algorithm 1's 1/(2N) sum). The
@@ -115,17 +128,17 @@ def nt_xent(z1, z2, temperature=0.5, l2_normalize=True, negatives="all"):
         raise ValueError(f"temperature must be > 0; got {temperature}")
     n = z1.shape[0]
     with _full_precision(z1):
-        logits = _similarity(z1, z2, l2_normalize) / temperature
-        positive, neg = _pair_masks(n, negatives, logits.device)
-        anchors = torch.arange(2 * n, device=logits.device)
+        logits = _similarity(z1, z2, l2_normalize, anchors) / temperature
+        positive, neg = _pair_masks(n, negatives, logits.device, anchors)
+        rows = torch.arange(len(positive), device=logits.device)
         candidates = neg.clone()
-        candidates[anchors, positive] = True
+        candidates[rows, positive] = True
         # -inf drops non-candidates (the anchor itself included) from the softmax.
         logits = logits.masked_fill(~candidates, -math.inf)
-        return (torch.logsumexp(logits, dim=1) - logits[anchors, positive]).mean()
+        return _mean(torch.logsumexp(logits, dim=1) - logits[rows, positive], n, anchors)
 
 
-def nt_logistic(z1, z2, temperature=0.5, l2_normalize=True, semi_hard=False, negatives="all"):
+def nt_logistic(z1, z2, temperature=0.5, l2_normalize=True, semi_hard=False, negatives="all", anchors=None):
     """NT-Logistic (Table 2): -log sigmoid(sim(u, v+)/t) - log sigmoid(-sim(u, v-)/t).
 
     Per anchor u the loss is the positive term plus the MEAN of the negative term
@@ -149,20 +162,20 @@ def nt_logistic(z1, z2, temperature=0.5, l2_normalize=True, semi_hard=False, neg
         raise ValueError(f"temperature must be > 0; got {temperature}")
     n = z1.shape[0]
     with _full_precision(z1):
-        sim = _similarity(z1, z2, l2_normalize)
-        positive, neg = _pair_masks(n, negatives, sim.device)
-        anchors = torch.arange(2 * n, device=sim.device)
-        pos_sim = sim[anchors, positive]
+        sim = _similarity(z1, z2, l2_normalize, anchors)
+        positive, neg = _pair_masks(n, negatives, sim.device, anchors)
+        rows = torch.arange(len(positive), device=sim.device)
+        pos_sim = sim[rows, positive]
         pos_term = -F.logsigmoid(pos_sim / temperature)
         neg_terms = -F.logsigmoid(-sim / temperature)
         if semi_hard:
-            neg_term = neg_terms[anchors, _semi_hard_negative(sim, pos_sim, neg)]
+            neg_term = neg_terms[rows, _semi_hard_negative(sim, pos_sim, neg)]
         else:
             neg_term = _masked_row_mean(neg_terms, neg)
-        return (pos_term + neg_term).mean()
+        return _mean(pos_term + neg_term, n, anchors)
 
 
-def margin_triplet(z1, z2, margin=0.4, l2_normalize=True, semi_hard=False, negatives="all"):
+def margin_triplet(z1, z2, margin=0.4, l2_normalize=True, semi_hard=False, negatives="all", anchors=None):
     """Margin triplet loss (Table 2): max(sim(u, v-) - sim(u, v+) + m, 0).
 
     Per anchor u the hinge is averaged over u's negatives (or taken on the single
@@ -181,19 +194,19 @@ def margin_triplet(z1, z2, margin=0.4, l2_normalize=True, semi_hard=False, negat
     _check_inputs(z1, z2, negatives)
     n = z1.shape[0]
     with _full_precision(z1):
-        sim = _similarity(z1, z2, l2_normalize)
-        positive, neg = _pair_masks(n, negatives, sim.device)
-        anchors = torch.arange(2 * n, device=sim.device)
-        pos_sim = sim[anchors, positive]
+        sim = _similarity(z1, z2, l2_normalize, anchors)
+        positive, neg = _pair_masks(n, negatives, sim.device, anchors)
+        rows = torch.arange(len(positive), device=sim.device)
+        pos_sim = sim[rows, positive]
         hinge = (sim - pos_sim[:, None] + margin).clamp_min(0)
         if semi_hard:
-            per_anchor = hinge[anchors, _semi_hard_negative(sim, pos_sim, neg)]
+            per_anchor = hinge[rows, _semi_hard_negative(sim, pos_sim, neg)]
         else:
             per_anchor = _masked_row_mean(hinge, neg)
-        return per_anchor.mean()
+        return _mean(per_anchor, n, anchors)
 
 
-def contrastive_metrics(z1, z2, temperature, l2_normalize=True, negatives="all"):
+def contrastive_metrics(z1, z2, temperature, l2_normalize=True, negatives="all", anchors=None):
     """Table 5's diagnostics: how well each anchor picks out its positive (no gradient).
 
     Candidates of anchor a: the positive and its negatives (2N-1 views for
@@ -214,17 +227,17 @@ def contrastive_metrics(z1, z2, temperature, l2_normalize=True, negatives="all")
         raise ValueError(f"temperature must be > 0; got {temperature}")
     n = z1.shape[0]
     with torch.no_grad(), _full_precision(z1):
-        sim = _similarity(z1, z2, l2_normalize)
-        positive, neg = _pair_masks(n, negatives, sim.device)
-        anchors = torch.arange(2 * n, device=sim.device)
+        sim = _similarity(z1, z2, l2_normalize, anchors)
+        positive, neg = _pair_masks(n, negatives, sim.device, anchors)
+        rows = torch.arange(len(positive), device=sim.device)
         candidates = neg.clone()
-        candidates[anchors, positive] = True
+        candidates[rows, positive] = True
         logits = (sim / temperature).masked_fill(~candidates, -math.inf)
-        acc = (logits.argmax(dim=1) == positive).to(sim.dtype).mean()
+        acc = _mean((logits.argmax(dim=1) == positive).to(sim.dtype), n, anchors)
         log_p = torch.log_softmax(logits, dim=1)
         # Non-candidates have p = 0 and log p = -inf; their 0 * -inf must count as 0.
         plogp = torch.where(candidates, log_p.exp() * log_p, torch.zeros_like(log_p))
-        entropy = -plogp.sum(dim=1).mean()
+        entropy = _mean(-plogp.sum(dim=1), n, anchors)
     return {"contrastive_acc": acc, "entropy": entropy}
 
 

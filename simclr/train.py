@@ -8,13 +8,14 @@ function of (seed, epoch), so a resumed run sees the same batches and the same v
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from simclr import checkpoint, distributed, faults, losses, views
+from simclr import checkpoint, distributed, faults, gradcache, losses, views
 from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
@@ -38,15 +39,20 @@ def make_views(cfg: RunConfig, images: torch.Tensor, generator: torch.Generator)
     return views.two_views(images, recipe(a.shared), recipe(a.view1), recipe(a.view2), generator)
 
 
-def _step_metrics(cfg, z1, z2, logits, labels) -> dict:
+def _step_metrics(cfg, z1, z2, logits, labels, block: int = 0) -> dict:
+    """Online-head accuracy and Table 5's diagnostics; over blocks of anchors when `block` is set."""
     with torch.no_grad():
         out = {}
         if cfg.train.online_head or cfg.train.method == "supervised":
             out["online_acc"] = (logits.argmax(1) == labels).float().mean().item()
         if cfg.train.method == "simclr":
-            m = losses.contrastive_metrics(z1, z2, cfg.loss.temperature, cfg.loss.l2_normalize,
-                                           negatives=cfg.loss.negatives)
-            out.update({k: float(v) for k, v in m.items()})
+            total = 2 * len(z1)
+            blocks = [slice(a, min(a + block, total)) for a in range(0, total, block)] if block else [None]
+            for rows in blocks:
+                m = losses.contrastive_metrics(z1, z2, cfg.loss.temperature, cfg.loss.l2_normalize,
+                                               negatives=cfg.loss.negatives, anchors=rows)
+                for k, v in m.items():
+                    out[k] = out.get(k, 0.0) + float(v)
     return out
 
 
@@ -85,6 +91,10 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     forward = torch.compile(model) if t.compile else model
+    amp = lambda: autocast(device, t.precision)
+    cache = t.grad_cache_chunk  # views per chunk of the gradient cache; 0: one forward over the batch
+    contrastive = lambda z1, z2, rows: losses.contrastive_loss(cfg.loss.name, z1, z2, anchors=rows,
+                                                               **loss_params(cfg))
 
     log = JsonlLog(run_dir / "log.jsonl")
     main = distributed.world()[0] == 0  # process 0 alone writes the run directory
@@ -134,23 +144,37 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 lr = lr_at(step, total, warmup, peak)
                 set_lr(optimizer, lr)
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                v1, v2 = make_views(cfg, images, generator)
-                if distributed.world()[1] > 1:  # the global batch's views, this process's rows
-                    v1, v2, labels = distributed.rows(v1), distributed.rows(v2), distributed.rows(labels)
-                x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
-                if t.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                if cache:  # augmented a chunk at a time: bounded memory at any batch size
+                    x = gradcache.views(lambda part: make_views(cfg, part, generator), images, cache,
+                                        t.channels_last)
+                    if distributed.world()[1] > 1:
+                        v1, v2 = x.chunk(2)
+                        x, labels = torch.cat([distributed.rows(v1), distributed.rows(v2)]), distributed.rows(labels)
+                else:
+                    v1, v2 = make_views(cfg, images, generator)
+                    if distributed.world()[1] > 1:  # the global batch's views, this process's rows
+                        v1, v2, labels = distributed.rows(v1), distributed.rows(v2), distributed.rows(labels)
+                    x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
+                    del v1, v2
+                    if t.channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
                 labels2 = labels.repeat(2)
-                with autocast(device, t.precision):
-                    h, z, logits = forward(x)
-                z1, z2 = z.float().chunk(2)
-                z1, z2 = distributed.gather(z1), distributed.gather(z2)  # negatives from every process
-                if t.method == "simclr":
+                if cache:  # z without a graph, the loss and d loss / d z in blocks; replay below
+                    z, logits = gradcache.embed(model, forward, x, cache, amp)
+                    loss, z_grad, (z1, z2) = gradcache.loss_and_grad(z, contrastive, cache, scaler.scale)
+                    online = F.cross_entropy(logits, labels2) if t.online_head else 0.0  # its value; replayed
+                elif t.method == "simclr":
+                    with amp():
+                        h, z, logits = forward(x)
+                    z1, z2 = z.float().chunk(2)
+                    z1, z2 = distributed.gather(z1), distributed.gather(z2)  # negatives from every process
                     loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
                     online = F.cross_entropy(logits.float(), labels2) if t.online_head else 0.0
                 else:  # supervised baseline: the classifier's gradient reaches the encoder
-                    with autocast(device, t.precision):
+                    with amp():
+                        h, _, _ = forward(x)
                         logits = model.classifier(h)
+                    z1 = z2 = None
                     loss = F.cross_entropy(logits.float(), labels2)
                     online = 0.0
                 if distributed.any_true(not bool(torch.isfinite(loss + online))):
@@ -161,7 +185,12 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                     write({"event": "diverged", "step": step, "loss": float(loss.detach()), "reason": reason})
                     break
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss + online).backward()
+                if cache:
+                    head = (lambda lg, rows: scaler.scale(F.cross_entropy(lg, labels2[rows], reduction="sum")
+                                                          / len(labels2))) if t.online_head else None
+                    gradcache.replay(forward, x, cache, amp, z_grad, head)
+                else:
+                    scaler.scale(loss + online).backward()
                 distributed.average_gradients(model)
                 scaler.step(optimizer)
                 scaler.update()
@@ -169,7 +198,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 images_seen += images.shape[0]
                 if step % t.log_every == 0 or step == total:
                     rec = {"step": step, "epoch": step / spe, "lr": lr, "loss": loss.item(),
-                           **_step_metrics(cfg, z1, z2, logits, labels2),
+                           **_step_metrics(cfg, z1, z2, logits, labels2, block=cache),
                            "images_per_s": images_seen / (time.perf_counter() - t0)}
                     write(rec)
                     epoch_recs.append(rec)
@@ -232,6 +261,9 @@ def explain_oom(cfg: RunConfig, device: torch.device):
         per = t.batch_size // world
         fixes = ["spread the batch over more processes (--tasks-per-run / --gpus-per-run, or torchrun "
                  "--nproc-per-node): a smaller per-device batch with the same negatives"]
+        if t.method == "simclr" and not t.grad_cache_chunk:
+            fixes.append(f"the gradient cache, train.grad_cache_chunk={math.gcd(2 * per, 256)} (the same loss over "
+                         "the whole batch at the memory of one chunk of views; BN statistics per chunk)")
         if t.precision == "fp32":
             fixes.append("train.precision=bf16 (about half the activation memory)")
         fixes.append("a lower train.batch_size (this changes the experiment)")

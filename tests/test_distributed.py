@@ -2,6 +2,7 @@
 their gradient, global BN across processes, averaged gradients): gradients identical in float64; the
 engine's float32 runs agree up to float32 summation order (BN bias gradients are sums of 100k+ terms
 that largely cancel, so their last digits depend on the order); a 2-process run resumes exactly."""
+import contextlib
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ import torch
 import torch.multiprocessing as mp
 
 import simclr
-from simclr import distributed, losses
+from simclr import distributed, gradcache, losses
 from simclr.models import build_model
 from simclr.train import loss_params, make_views
 
@@ -54,27 +55,36 @@ def flat(state: dict) -> torch.Tensor:
     return torch.cat([v.flatten().double() for k, v in state.items() if v.is_floating_point()])
 
 
-def _gradients(extra=()):
-    """One SimCLR step in float64 on this process's rows of a fixed global batch."""
+def _gradients(extra=(), cache=False):
+    """One SimCLR step in float64 on this process's rows of a fixed global batch; with `cache`, through
+    the gradient cache (one chunk per process, so BN sees the whole batch as without it; the loss in
+    blocks of anchors, gathered across processes)."""
     cfg = config(*extra)
     torch.manual_seed(0)
     model = build_model(cfg, 10).double()
     g = torch.Generator().manual_seed(1)
     v1, v2 = make_views(cfg, (torch.rand(32, 3, 32, 32, generator=g) * 255).to(torch.uint8), g)
     x = torch.cat([distributed.rows(v1), distributed.rows(v2)]).double()
-    with distributed.global_bn(model):
-        _, z, _ = model(x)
-    z1, z2 = (distributed.gather(part) for part in z.chunk(2))
-    loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
-    loss.backward()
+    if cache:
+        block = lambda z1, z2, rows: losses.contrastive_loss(cfg.loss.name, z1, z2, anchors=rows, **loss_params(cfg))
+        with distributed.global_bn(model):
+            z, _ = gradcache.embed(model, model, x, len(x), contextlib.nullcontext)
+            loss, z_grad, _ = gradcache.loss_and_grad(z, block, 12)
+            gradcache.replay(model, x, len(x), contextlib.nullcontext, z_grad)
+    else:
+        with distributed.global_bn(model):
+            _, z, _ = model(x)
+        z1, z2 = (distributed.gather(part) for part in z.chunk(2))
+        loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
+        loss.backward()
     distributed.average_gradients(model)
     return loss.item(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
 
 
-def _gradient_worker(rank, port, path, extra):
+def _gradient_worker(rank, port, path, extra, cache=False):
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     distributed.init(torch.device("cpu"))
-    out = _gradients(extra)
+    out = _gradients(extra, cache)
     if rank == 0:
         torch.save(out, path)
     torch.distributed.destroy_process_group()
@@ -90,6 +100,19 @@ def test_gradients_of_two_processes_equal_one_in_float64(tmp_path, extra):
     assert loss2 == pytest.approx(loss1, rel=1e-8)
     assert grads1.keys() == grads2.keys()
     for name, g in grads1.items():  # the encoder's, BN's and the projection head's
+        assert ((grads2[name] - g).norm() / g.norm()).item() < 1e-5, name
+
+
+@pytest.mark.parametrize("extra", [[], ["loss.name=margin_triplet", "loss.semi_hard=true"]])
+def test_gradient_cache_on_one_and_two_processes_equals_the_plain_step(tmp_path, extra):
+    loss1, grads1 = _gradients(extra)
+    loss_c, grads_c = _gradients(extra, cache=True)
+    mp.spawn(_gradient_worker, args=(_free_port(), str(tmp_path / "g.pt"), extra, True), nprocs=2, join=True)
+    loss2, grads2 = torch.load(tmp_path / "g.pt", weights_only=True)
+    # 2 processes: global BN reduces its statistics in float32, hence 1e-7
+    assert loss_c == pytest.approx(loss1, rel=1e-8) and loss2 == pytest.approx(loss1, rel=1e-7)
+    for name, g in grads1.items():
+        assert ((grads_c[name] - g).norm() / g.norm()).item() < 1e-5, name
         assert ((grads2[name] - g).norm() / g.norm()).item() < 1e-5, name
 
 

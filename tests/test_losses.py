@@ -401,3 +401,26 @@ def test_contrastive_loss_dispatch_and_errors():
         margin_triplet(z1[:1], z2[:1])
     with pytest.raises(ValueError, match="temperature"):
         nt_logistic(z1, z2, temperature=0.0)
+
+
+@pytest.mark.parametrize("negatives", ["all", "other_view"])
+@pytest.mark.parametrize("name, params", [("nt_xent", {"temperature": 0.2}), ("nt_logistic", {"semi_hard": True}),
+                                          ("nt_logistic", {}), ("margin_triplet", {"semi_hard": True}),
+                                          ("margin_triplet", {"margin": 0.3})])
+def test_blocks_of_anchors_add_up_to_the_whole_loss_and_gradient(name, params, negatives):
+    """The gradient cache's blockwise loss: the shares of a partition of the anchors (uneven blocks)
+    sum to the loss and gradient of the whole batch; so do the metrics."""
+    g = torch.Generator().manual_seed(3)
+    z1 = torch.randn(10, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    z2 = torch.randn(10, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    whole = contrastive_loss(name, z1, z2, negatives=negatives, **params)
+    gw = torch.autograd.grad(whole, (z1, z2))
+    parts = [contrastive_loss(name, z1, z2, negatives=negatives, anchors=slice(a, b), **params)
+             for a, b in ((0, 7), (7, 8), (8, 20))]
+    gp = torch.autograd.grad(sum(parts), (z1, z2))
+    assert torch.allclose(sum(parts), whole, rtol=1e-12)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(gp, gw))
+    m = contrastive_metrics(z1, z2, 0.5, negatives=negatives)
+    blocks = [contrastive_metrics(z1, z2, 0.5, negatives=negatives, anchors=slice(a, a + 6)) for a in (0, 6, 12, 18)]
+    for k in m:
+        assert torch.allclose(sum(b[k] for b in blocks), m[k], rtol=1e-12)

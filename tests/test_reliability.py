@@ -314,7 +314,7 @@ def test_unwritable_results_directory_is_refused_before_any_work(tmp_path, capsy
 
 def test_out_of_memory_names_the_fixes(tmp_path):
     """8: a batch that does not fit (the address space capped at what python and torch use + 1 GB) stops
-    with a message naming a smaller per-device batch over more processes, not an allocator trace."""
+    with a message naming the gradient cache and a smaller per-device batch, not an allocator trace."""
     script = """
 import resource, sys
 import simclr.__main__
@@ -327,6 +327,7 @@ sys.exit(simclr.__main__.main(sys.argv[1:]))
                            "--results", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "out of memory" in proc.stderr and "--tasks-per-run" in proc.stderr and "Traceback" not in proc.stderr
+    assert "train.grad_cache_chunk=256" in proc.stderr   # the gradient cache, with a chunk that divides the batch
     assert not list(tmp_path.glob("*/metrics.json"))
 
 
