@@ -96,15 +96,19 @@ def test_killed_driver_reruns_only_the_missing_runs(tmp_path):
     """2: the study driver is SIGKILLed while its third run trains; the rerun trains the missing runs
     only: finished results untouched, the started run resumed from its checkpoint, nothing twice."""
     args = study_args("temperature", tmp_path)
+    err = open(tmp_path / "driver.err", "w")
     driver = subprocess.Popen([PY, "studies/run.py", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env={**os.environ, "SIMCLR_FAULT": "sleep=0.15"})
+                              stderr=err, env={**os.environ, "SIMCLR_FAULT": "sleep=0.3"})
     done = lambda: [p.parent for p in tmp_path.glob("*/metrics.json")]
     started = lambda: [p.parent for p in tmp_path.glob("*/checkpoint.pt") if p.parent not in done()]
     try:
-        assert _wait_for(lambda: len(done()) == 2 and started(), proc=driver), driver.stderr.read()[-3000:]
+        assert _wait_for(lambda: len(done()) == 2 and started(), proc=driver), \
+            (tmp_path / "driver.err").read_text()[-3000:]
     finally:
         driver.kill()
         driver.wait()
+        err.close()
+        (tmp_path / "driver.err").unlink()
     finished = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in done()}
     interrupted = started()[0]
     assert main(args) == 0

@@ -152,6 +152,20 @@ def test_fp16_and_finetuning_evaluations(tmp_path):
     assert [r["epoch"] for r in epochs] == [1] and "loss" in epochs[0]   # 512 / 64 = 8 steps per epoch
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_low_precision_at_temperature_005_stays_finite(tmp_path, precision):
+    """Logits sim/t reach 20 (cosine) or far beyond (no l2 norm, |z|^2/t): the loss runs in float32
+    outside autocast, and fp16's gradient scaler skips overflowing steps instead of diverging."""
+    for l2 in ("true", "false"):
+        cfg = fast(f"train.precision={precision}", "loss.temperature=0.05", f"loss.l2_normalize={l2}",
+                   "data.image_size=8", "eval.linear=false")
+        m = simclr.run(cfg, tmp_path)
+        assert m["status"] == "completed", m
+        losses_ = [r["loss"] for r in map(json.loads, (tmp_path / cfg.run_id / "log.jsonl").read_text().splitlines())
+                   if "event" not in r]
+        assert len(losses_) == 6 and all(math.isfinite(v) for v in losses_)
+
+
 def test_knn_monitor_logs_epochs_and_keeps_the_final_model_as_the_result(tmp_path):
     cfg = fast("eval.knn_every_epochs=1", "train.steps=16")   # 8 steps per epoch: monitored at 1 and 2
     m = simclr.run(cfg, tmp_path)
