@@ -8,12 +8,15 @@ Memory: each setting (batch:chunk, chunk 0 = plain) trains a few steps of the en
 loop in a fresh process; we report the process's peak resident memory and its rise over the resting
 size measured just before training (model, optimizer and the batch's images already in memory).
 Accuracy: full runs (pretrain + evaluation) at one batch size, plain against chunked.
+glibc keeps freed blocks for reuse, so RSS also counts the allocator's cache; run with
+MALLOC_MMAP_THRESHOLD_=65536 to see live memory instead (slower: every large block is mmapped).
 Each result is a JSON line (append with >> benchmarks/results/gradcache_cpu.jsonl).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -60,7 +63,9 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
     log = {"batch": batch, "chunk": chunk, "steps": steps, "status": out["status"],
            "images_per_s": out["train_images_per_s"], "peak_rss_mb": round(peak), "resting_rss_mb": round(resting),
            "step_memory_mb": round(peak - resting), "config": config, "overrides": overrides,
-           "precision": cfg.train.precision, "image_size": size}
+           "precision": cfg.train.precision, "image_size": size,
+           # set (e.g. 65536): freed blocks go back to the OS at once, so RSS tracks live tensors
+           "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_")}
     env = environment(cfg.seed, device)
     log["hardware"], log["git"] = env["hardware"], env["git"]
     return log
