@@ -30,7 +30,8 @@ def world() -> tuple[int, int]:
 def init(device: torch.device) -> None:
     """Join the process group of this run (no-op for one process)."""
     if world()[1] > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # on GPUs, tensors go through NCCL and the small CPU flags (any_true, agree) through gloo
+        dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
 
 
 def rows(x: torch.Tensor) -> torch.Tensor:
@@ -95,6 +96,15 @@ def average_gradients(model: nn.Module) -> None:
     for g in grads:
         g.copy_(flat[offset:offset + g.numel()].view_as(g))
         offset += g.numel()
+
+
+def agree(value: int) -> bool:
+    """True when every process holds the same integer."""
+    if world()[1] == 1:
+        return True
+    t = torch.tensor([value, -value], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t[0] == value and -t[1] == value)
 
 
 def any_true(flag: bool) -> bool:

@@ -57,6 +57,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     run_dir = Path(results_dir) / cfg.run_id
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
+        if rank == 0:  # a kill between the result and this clean-up left them
+            checkpoint.remove(run_dir)
         return read_json(metrics_path)
     if rank == 0:
         check_writable(results_dir)  # a full or read-only disk fails now, not after hours of training

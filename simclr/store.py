@@ -119,10 +119,22 @@ def check_writable(results_dir: str | Path) -> None:
         raise StoreError(errno.ENOTDIR, f"results directory {results_dir} is a file; pass a directory "
                          "(--results DIR)")
     created = [p for p in [results_dir, *results_dir.parents] if not p.exists()]
-    atomic_write_bytes(results_dir / ".write-test", b"ok\n")
-    (results_dir / ".write-test").unlink()
+    try:  # a unique probe name: many runs may start at once
+        results_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=results_dir, prefix=".write-test.", suffix=".tmp")
+        try:
+            os.write(fd, b"ok\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise (_disk_error(results_dir, err) if err.errno in DISK_ERRORS else err) from err
     for p in created:  # leave no trace: the directory appears when the first run writes to it
-        p.rmdir()
+        try:
+            p.rmdir()
+        except OSError:  # another process has written into it meanwhile
+            break
 
 
 class JsonlLog:

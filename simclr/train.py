@@ -108,9 +108,17 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         torch.set_rng_state(state["cpu_rng"])
 
     start = 0
-    state, rejected = checkpoint.load(run_dir, restore, device, [model, optimizer, scaler], set_aside=main)
+    state, rejected = checkpoint.load(run_dir, main)
     if state is not None:
+        try:
+            restore(state)
+        except Exception as err:  # a sound file that does not fit this run: never silently discarded
+            raise RuntimeError(f"the checkpoint in {run_dir} does not fit this run's model or optimizer "
+                               f"({type(err).__name__}: {' '.join(str(err).split())[:300]}); move it away to start the run "
+                               "over") from err
         start = state["step"]
+    if not distributed.agree(start):  # every process resumes from the same step, or none starts
+        raise RuntimeError(f"the processes of run {run_dir.name} found different checkpoints; rerun it")
     if main:
         log.truncate_after(start if state is not None else -1)
     for msg in rejected:  # kept in the log: a result that restarted says so
@@ -262,8 +270,10 @@ def explain_oom(cfg: RunConfig, device: torch.device):
         fixes = ["spread the batch over more processes (--tasks-per-run / --gpus-per-run, or torchrun "
                  "--nproc-per-node): a smaller per-device batch with the same negatives"]
         if t.method == "simclr" and not t.grad_cache_chunk:
-            fixes.append(f"the gradient cache, train.grad_cache_chunk={math.gcd(2 * per, 256)} (the same loss over "
-                         "the whole batch at the memory of one chunk of views; BN statistics per chunk)")
+            fixes.append(f"the gradient cache, train.grad_cache_chunk={math.gcd(2 * per, 256)} (the same loss "
+                         "over the whole batch, activations of one chunk of views at a time; BN per chunk)")
+        elif t.grad_cache_chunk > 1:
+            fixes.append(f"a smaller train.grad_cache_chunk (now {t.grad_cache_chunk}; it must divide {2 * per})")
         if t.precision == "fp32":
             fixes.append("train.precision=bf16 (about half the activation memory)")
         fixes.append("a lower train.batch_size (this changes the experiment)")

@@ -149,6 +149,9 @@ def launch_local(configs, results: str, res: Resources = Resources(), labels: di
         for f in as_completed(futures):
             try:
                 out.append(f.result())
+            except StoreError:  # the disk is full or read-only: start nothing more
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
             except BrokenProcessPool:  # a worker was killed (OOM killer, kill -9): its run and the
                 cfg = futures[f]       # ones still queued resume on the next invocation
                 done = Path(results) / cfg.run_id / "metrics.json"

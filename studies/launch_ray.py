@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from simclr.config import from_dict, to_dict
 from simclr.checkpoint import CHECKPOINT
+from simclr.config import from_dict, to_dict
+from simclr.store import atomic_write_bytes
 from studies.launch import Resources, execute, stored_outcome, unfinished
 
 PASSED_ENV = ("SIMCLR_FAULT",)  # set on the driver, seen by every trial wherever it runs
@@ -29,9 +30,9 @@ def _restore(checkpoint, run_dir: Path) -> None:
         return
     with checkpoint.as_directory() as d:
         run_dir.mkdir(parents=True, exist_ok=True)
-        for name in (CHECKPOINT, "log.jsonl"):
+        for name in (CHECKPOINT + ".sha256", CHECKPOINT, "log.jsonl"):
             if (Path(d) / name).exists():
-                shutil.copy2(Path(d) / name, run_dir / name)
+                atomic_write_bytes(run_dir / name, (Path(d) / name).read_bytes())
 
 
 def trial(space: dict, specs: dict, results: str, threads: int, env: dict) -> None:
@@ -45,7 +46,9 @@ def trial(space: dict, specs: dict, results: str, threads: int, env: dict) -> No
 
     def ship(step: int, path: Path) -> None:
         with tempfile.TemporaryDirectory() as d:
-            shutil.copy2(path, Path(d) / CHECKPOINT)
+            for name in (CHECKPOINT, CHECKPOINT + ".sha256"):
+                if (path.parent / name).exists():
+                    shutil.copy2(path.parent / name, Path(d) / name)
             if (run_dir / "log.jsonl").exists():
                 shutil.copy2(run_dir / "log.jsonl", Path(d) / "log.jsonl")
             tune.report({"step": step}, checkpoint=tune.Checkpoint.from_directory(d))
