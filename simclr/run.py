@@ -5,6 +5,7 @@ last checkpoint. Everything a result needs to be trusted lands beside it (config
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
 from simclr.models import build_model, num_params
-from simclr.store import atomic_torch_save, check_writable, environment, read_json, write_json
+from simclr.store import atomic_torch_save, check_writable, environment, read_json, run_lock, write_json
 from simclr.train import pretrain
 
 
@@ -44,11 +45,11 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None, 
     past the last checkpoint is kept. on_checkpoint(step, path) is called after each checkpoint (for
     launchers that keep their own copy). The caller's global RNG state is left as it was.
     """
-    with torch.random.fork_rng(devices=[]):
-        return _run(cfg, results_dir, stop_after, on_checkpoint)
+    with torch.random.fork_rng(devices=[]), contextlib.ExitStack() as held:
+        return _run(cfg, results_dir, stop_after, on_checkpoint, held)
 
 
-def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_checkpoint) -> dict:
+def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_checkpoint, held) -> dict:
     rank, world_size = distributed.world()
     config_mod.validate(cfg, world_size=world_size)
     if world_size > 1 and cfg.train.bn_groups > 1:
@@ -78,6 +79,9 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0:  # one writer per run directory
+        held.enter_context(run_lock(run_dir))  # held until this call returns: no second trainer
+        if metrics_path.exists():  # finished by another process while this one loaded its data
+            return read_json(metrics_path)
         write_json(run_dir / "config.json", to_dict(cfg))
         (run_dir / "error.json").unlink(missing_ok=True)  # this attempt replaces an earlier failed one
         env = {**environment(cfg.seed, device), "world_size": world_size}

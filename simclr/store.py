@@ -95,6 +95,27 @@ def locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+class RunBusy(RuntimeError):
+    """Another process is training this run right now (two drivers on one store, an overlapping requeue)."""
+
+
+@contextmanager
+def run_lock(run_dir: Path):
+    """Hold <run_dir>/.run.lock while a run trains: a second process that reaches the same run leaves it
+    alone instead of training it twice. The kernel releases the lock when its process dies."""
+    path = Path(run_dir) / ".run.lock"
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusy(f"run {Path(run_dir).name} is being trained by another process right now "
+                          f"({path} is locked); this process leaves it to that one") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def update_json(path: Path, change, default=None) -> object:
     """Read, change and write back a shared JSON file under its lock: concurrent updates all land."""
     with locked(path):

@@ -22,7 +22,7 @@ from pathlib import Path
 import simclr
 from simclr import checkpoint
 from simclr.config import replace
-from simclr.store import StoreError, read_json, record_failure, update_json
+from simclr.store import RunBusy, StoreError, read_json, record_failure, update_json
 
 LAUNCHERS = ("local", "ray", "slurm", "ray-slurm")
 SUBMISSIONS = "submissions.json"  # run_id -> the scheduler job that runs it (for --status)
@@ -62,6 +62,9 @@ def execute(cfg, results: str, threads: int = 0, on_checkpoint=None, reraise: bo
         return simclr.run(cfg, results, on_checkpoint=on_checkpoint)
     except StoreError:  # the store itself cannot take a record: the launcher stops the study
         raise
+    except RunBusy as err:  # another driver trains it: not a failure, and not this one's to record
+        print(f"note: {err}", file=sys.stderr, flush=True)
+        return {"run_id": cfg.run_id, "status": "running elsewhere", "error": str(err)}
     except Exception as err:
         failure = {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
                    "traceback": traceback.format_exc()}

@@ -297,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [o for o in outcomes if o.get("status") == "failed"]
     for o in failed:
         print(f"run {o['run_id']} failed: {o['error']}", file=sys.stderr)
-    unfinished = [o for o in outcomes if o.get("status") == "incomplete"]
+    unfinished = [o for o in outcomes if o.get("status") in ("incomplete", "running elsewhere")]
     if unfinished:
-        print(f"{len(unfinished)} runs were interrupted; rerun the same command to resume them", file=sys.stderr)
+        print(f"{len(unfinished)} runs were interrupted or are trained by another process; rerun the same "
+              "command to resume or collect them", file=sys.stderr)
     print(f"{len(outcomes) - len(failed) - len(unfinished)}/{len(outcomes)} runs finished in {results}",
           file=sys.stderr)
     try:

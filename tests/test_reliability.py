@@ -130,6 +130,25 @@ def test_killed_pool_worker_leaves_its_runs_to_the_rerun(tmp_path, monkeypatch, 
     assert len(list(tmp_path.glob("*/metrics.json"))) == 6 and verify(tmp_path) == []
 
 
+def test_a_run_trained_by_another_process_is_left_to_it(tmp_path, capsys):
+    """Two drivers on one store: a run whose lock another process holds is neither trained twice nor
+    recorded as failed; the next invocation collects it."""
+    from simclr.store import run_lock
+    from studies import common
+    from studies.run import load_study
+
+    args = study_args("temperature", tmp_path)
+    busy = common.runs([(e["labels"], e["config"]) for e in common.expand(load_study("temperature"), "tiny", "",
+                                                                        1, STUDY_SETS)])[0]
+    (tmp_path / busy.run_id).mkdir(parents=True)
+    with run_lock(tmp_path / busy.run_id):                   # as the other driver would hold it
+        assert main(args) == 1
+        assert "being trained by another process" in capsys.readouterr().err
+        assert not (tmp_path / busy.run_id / "metrics.json").exists()
+        assert not list(tmp_path.glob("*/error.json")) and len(list(tmp_path.glob("*/metrics.json"))) == 5
+    assert main(args) == 0 and len(list(tmp_path.glob("*/metrics.json"))) == 6
+
+
 def test_crash_mid_write_leaves_the_previous_version(tmp_path):
     """3: a process killed while writing a record or a checkpoint leaves the old file whole."""
     script = f"""
