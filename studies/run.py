@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
 
 from simclr.config import HASH_VERSION, ConfigError, total_steps  # noqa: E402
-from simclr.store import StoreError, check_writable, migrate  # noqa: E402
+from simclr.store import StoreError, check_writable, migrate, verify  # noqa: E402
 from studies import common  # noqa: E402
 from studies.launch import LAUNCHERS, Resources, describe, launch  # noqa: E402
 from studies.presets import baseline  # noqa: E402
@@ -196,6 +196,8 @@ def print_status(configs, results: str) -> int:
     for name in ("running", "queued", "failed"):
         for line in groups.get(name, []):
             print(f"  {name:8s} {line}")
+    for problem in verify(results) if Path(results).exists() else []:  # anything that would make it lie
+        print(f"  store    {problem}")
     return 0
 
 

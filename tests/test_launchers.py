@@ -260,7 +260,10 @@ def test_status_of_a_local_study_reads_the_store(tmp_path, capsys):
     assert main(["temperature", "--status", "--results", str(tmp_path), *sets()]) == 0
     out = capsys.readouterr().out
     assert out.startswith("done 1 | running 0 | queued 0 | failed 1 | to run 4")
-    assert f"failed   {cfgs[2].run_id} (error.json)" in out
+    assert f"failed   {cfgs[2].run_id} (error.json)" in out and "store " not in out
+    (tmp_path / cfgs[0].run_id / "metrics.json").write_text("{")   # a damaged record is reported
+    main(["temperature", "--status", "--results", str(tmp_path), *sets()])
+    assert f"store    {tmp_path / cfgs[0].run_id / 'metrics.json'}: unreadable" in capsys.readouterr().out
 
 
 def test_fault_specs_are_checked():
