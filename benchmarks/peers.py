@@ -134,6 +134,7 @@ def main() -> None:
     aug_ours = rate(lambda: make_views(cfg, batch(), g), B, args.steps, args.warmup)
     aug_kornia = rate(lambda: kornia_views(batch().float() / 255), B, args.steps, args.warmup)
     best = max(lightly.values())
+    env = environment(cfg.seed, device)
     print(json.dumps({
         "config": args.config, "overrides": args.overrides, "batch_size": B, "image_size": S, "strength": s,
         "precision": t.precision, "channels_last": t.channels_last, "threads": torch.get_num_threads(),
@@ -142,7 +143,7 @@ def main() -> None:
         "ours_over_lightly": ours / best, "augmentation_images_per_s": {"ours": aug_ours, "kornia": aug_kornia},
         "kornia_vs_torchvision_max_abs": colour_exactness(),
         "versions": {m: __import__(m).__version__ for m in ("torch", "lightly", "kornia")},
-        "hardware": environment(cfg.seed, device)["hardware"]}))
+        "hardware": env["hardware"], "git": env["git"]}))
 
 
 if __name__ == "__main__":

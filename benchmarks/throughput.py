@@ -85,8 +85,9 @@ def main() -> None:
         "views_images_per_s": B / timed(views_only, args.steps, args.warmup),
         "encoder_images_per_s": B / timed(lambda: train_step(ready), args.steps, args.warmup),
         "pretrain_images_per_s": B / timed(full_step, args.steps, args.warmup),
-        "hardware": environment(cfg.seed, device)["hardware"],
     }
+    env = environment(cfg.seed, device)
+    result.update(hardware=env["hardware"], git=env["git"], packages=env["packages"])
     result["pipeline_share_of_encoder"] = result["pretrain_images_per_s"] / result["encoder_images_per_s"]
     print(json.dumps(result))
 
