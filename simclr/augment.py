@@ -191,9 +191,11 @@ def _saturation(x, f):
 def _hue(x, shift):
     """torchvision's adjust_hue (RGB -> HSV, rotate H, -> RGB) with no gathers, stacks or wheres
     (torch.where, aminmax and minimum are several times slower than plain arithmetic on CPU).
-    With v = max, c = max - min and the shifted hue hs in sextants [0, 6), a channel whose pure hue
-    sits at sextant n (R 0, G 2, B 4) is v - c * clamp(d - 1, 0, 1), d = 3 - |3 - |hs - n|| the
-    circular distance from hs to n."""
+    With v = max, m = min, c = v - m and the hue hs in sextants [-1, 5], a channel whose pure hue sits
+    at sextant n (R 0, G 2, B 4) becomes, after a shift of the hue by 6 * shift sextants,
+    m + c * clamp(2 - d, 0, 1), d the circular distance from hs to n' = (n - 6 * shift) mod 6: the
+    channels' sextants turn the other way instead of every pixel's hue, so the modulo runs on (B, 3)
+    numbers only."""
     r, g, b = x.unbind(1)
     v, m = x.amax(1), x.amin(1)
     c = v - m
@@ -204,10 +206,12 @@ def _hue(x, shift):
     is_b = 1 - is_r - is_g
     num = torch.addcmul(is_b * (r - g), is_r, g - b).addcmul_(is_g, b - r)
     hs = num.div_(c.clamp(min=1e-30)).add_(is_g, alpha=2).add_(is_b, alpha=4)
-    hs = hs.add_(6 * shift[:, None, None]).remainder_(6)
-    t = (hs.unsqueeze(1) - torch.tensor([0.0, 2.0, 4.0], device=x.device).view(1, 3, 1, 1)).abs_()
-    t = (3 - t).abs_().neg_().add_(2).clamp_(0, 1)  # clamp(d - 1, 0, 1)
-    return torch.addcmul(v.unsqueeze(1), c.unsqueeze(1), t, value=-1)
+    sextant = torch.tensor([0.0, 2.0, 4.0], device=x.device)
+    turned = (sextant - 6 * shift[:, None]).remainder_(6)[:, :, None, None]
+    # u = hs - n' in (-7, 5]: where |u| <= 6, d = 3 - ||u| - 3| and this is clamp(2 - d, 0, 1); where
+    # |u| > 6, d = |u| - 6 < 1 and both sides are 1
+    t = (hs.unsqueeze(1) - turned).abs_().sub_(3).abs_().sub_(1).clamp_(0, 1)
+    return torch.addcmul(m.unsqueeze(1), c.unsqueeze(1), t)
 
 
 def apply_color_jitter(x, params):
