@@ -1,17 +1,21 @@
 """Pretraining throughput of a config, and where the time goes.
 
-    python benchmarks/throughput.py configs/cpu_cifar10.yaml [key=value ...] [--steps 30] [--warmup 5]
+    python benchmarks/throughput.py configs/cpu_cifar10.yaml [key=value ...] [--steps 30] [--rounds 5]
 
 Measures, on random uint8 images of the config's size and batch, side by side in one process:
   views      the batched augmentation alone (two views per image)
   encoder    the bare encoder + head forward/backward/step on ready-made views
   pretrain   a full training step: views + forward + loss + backward + optimizer step
-and prints images/s (an image = one training example = two views) as a JSON line.
+and prints images/s (an image = one training example = two views) as a JSON line. The three are
+timed in turns (``--rounds`` rounds of steps/rounds steps each) and each figure is the median over
+rounds, so that a shared machine's drift during the run hits all three alike; the pipeline's share
+is the median of the per-round ratios full step / encoder step.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -24,13 +28,21 @@ from simclr.store import environment
 from simclr.train import autocast, loss_params, make_views
 
 
-def timed(fn, steps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
+def timed(fn, steps: int) -> float:
     t0 = time.perf_counter()
     for _ in range(steps):
         fn()
     return (time.perf_counter() - t0) / steps
+
+
+def in_turns(fns: dict, steps: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, per round; the functions take turns within every round."""
+    per = max(1, steps // rounds)
+    out = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            out[k].append(timed(fn, per))
+    return out
 
 
 def main() -> None:
@@ -38,6 +50,7 @@ def main() -> None:
     ap.add_argument("config")
     ap.add_argument("overrides", nargs="*")
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=5)
     args = ap.parse_args()
     cfg = config.load(args.config, args.overrides)
@@ -77,18 +90,20 @@ def main() -> None:
     def full_step():
         train_step(torch.cat(make_views(cfg, images, g)).contiguous(memory_format=fmt))
 
-    timed(full_step, args.warmup, 0)  # first steps allocate and build oneDNN kernels: keep them out
+    for fn in (views_only, lambda: train_step(ready), full_step):  # first steps allocate, build kernels
+        timed(fn, args.warmup)
+    secs = in_turns({"views": views_only, "encoder": lambda: train_step(ready), "pretrain": full_step},
+                    args.steps, args.rounds)
     result = {
         "config": args.config, "overrides": args.overrides, "batch_size": B, "image_size": S,
         "precision": t.precision, "channels_last": t.channels_last, "compile": t.compile,
-        "threads": torch.get_num_threads(),
-        "views_images_per_s": B / timed(views_only, args.steps, args.warmup),
-        "encoder_images_per_s": B / timed(lambda: train_step(ready), args.steps, args.warmup),
-        "pretrain_images_per_s": B / timed(full_step, args.steps, args.warmup),
+        "threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds,
+        **{f"{k}_images_per_s": B / statistics.median(v) for k, v in secs.items()},
+        "pipeline_share_of_encoder": statistics.median(e / p for e, p in zip(secs["encoder"], secs["pretrain"])),
+        "pipeline_share_per_round": [round(e / p, 4) for e, p in zip(secs["encoder"], secs["pretrain"])],
     }
     env = environment(cfg.seed, device)
     result.update(hardware=env["hardware"], git=env["git"], packages=env["packages"])
-    result["pipeline_share_of_encoder"] = result["pretrain_images_per_s"] / result["encoder_images_per_s"]
     print(json.dumps(result))
 
 
