@@ -92,11 +92,16 @@ def train_classifier(net: nn.Module, train_x, train_y, epochs: int, lr: float, b
 
 
 @torch.no_grad()
-def accuracy(net: nn.Module, x, y, chunk: int = 4096) -> float:
+def accuracy(net: nn.Module, x, y, chunk: int = 4096, k: int = 1) -> float:
+    """Top-k accuracy (%): the label is among the k largest logits."""
     net.eval()
-    correct = sum((net(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).sum().item()
-                  for i in range(0, len(x), chunk))
-    return 100.0 * correct / len(x)
+
+    def hits(logits, labels):
+        if k == 1:
+            return (logits.argmax(1) == labels).sum().item()
+        return (logits.topk(k, 1).indices == labels[:, None]).any(1).sum().item()
+
+    return 100.0 * sum(hits(net(x[i:i + chunk]), y[i:i + chunk]) for i in range(0, len(x), chunk)) / len(x)
 
 
 def _standardize(train_x, test_x):
@@ -115,8 +120,9 @@ def linear_probe(train_h, train_y, test_h, test_y, num_classes: int, epochs: int
 
 
 def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size: int, device,
-             precision: str, seed: int, crop_scale=(0.08, 1.0)) -> float:
-    """Fine-tune a copy of the encoder plus a new linear layer on a fixed label subset; test top-1 (%).
+             precision: str, seed: int, crop_scale=(0.08, 1.0)) -> dict[str, float]:
+    """Fine-tune a copy of the encoder plus a new linear layer on a fixed label subset; test top-1 (%)
+    as "acc" and, with more than 5 classes, top-5 (%) as "top5_acc" (Table 7 reports both).
     Views: random resized crop (area crop_scale, the pretraining recipe's) + flip."""
     encoder = copy.deepcopy(model.encoder).to(device)
     torch.manual_seed(seed)
@@ -146,7 +152,11 @@ def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size:
             step += 1
     net.eval()
     test_h = extract(encoder, splits.test_images, device, precision)
-    return accuracy(copy.deepcopy(net[1]).cpu().float(), test_h, splits.test_labels)
+    head = copy.deepcopy(net[1]).cpu().float()
+    out = {"acc": accuracy(head, test_h, splits.test_labels)}
+    if splits.num_classes > 5:
+        out["top5_acc"] = accuracy(head, test_h, splits.test_labels, k=5)
+    return out
 
 
 # Table 3's transformations: op and its apply probability (which sets the random-guess rate)
@@ -213,9 +223,9 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
         out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)
     for fraction in ev.finetune_fractions:
         epochs = ev.finetune_epochs or (60 if fraction <= 0.01 else 30)
-        out[f"finetune_{fraction:g}_acc"] = finetune(model, splits, fraction, epochs, ev.finetune_lr,
-                                                     ev.finetune_batch_size, device, t.precision, cfg.seed,
-                                                     recipe_crop_scale(cfg))
+        tuned = finetune(model, splits, fraction, epochs, ev.finetune_lr, ev.finetune_batch_size, device,
+                         t.precision, cfg.seed, recipe_crop_scale(cfg))
+        out.update({f"finetune_{fraction:g}_{k}": v for k, v in tuned.items()})
     if ev.transform_probe:
         out.update(transform_probe(model, splits, device, t.precision, ev.probe_epochs, cfg.seed))
     for spec in ev.transfer:
@@ -252,7 +262,7 @@ def transfer(cfg, model, spec: str, device) -> dict[str, float]:
         epochs = ev.finetune_epochs or 30
         out[f"transfer_{name}_finetune_acc"] = finetune(model, target, 1.0, epochs, ev.finetune_lr,
                                                         ev.finetune_batch_size, device, t.precision, cfg.seed,
-                                                        recipe_crop_scale(cfg))
+                                                        recipe_crop_scale(cfg))["acc"]
     return out
 
 

@@ -11,7 +11,8 @@ from simclr.store import write_json
 from studies import common
 
 METRICS = ("knn_acc", "linear_acc", "online_acc", "supervised_acc", "linear_z_acc", "knn_z_acc",
-           "train_entropy", "train_contrastive_acc", "finetune_0.01_acc", "finetune_0.1_acc")
+           "train_entropy", "train_contrastive_acc", "finetune_0.01_acc", "finetune_0.1_acc",
+           "finetune_0.01_top5_acc", "finetune_0.1_top5_acc")
 
 
 def value(run_id: str, key: str, lo: float = 10.0, hi: float = 90.0) -> float:
