@@ -1,6 +1,7 @@
 """Pretraining throughput of a config, and where the time goes.
 
     python benchmarks/throughput.py configs/cpu_cifar10.yaml [key=value ...] [--steps 30] [--rounds 5]
+    python benchmarks/throughput.py cifar10 encoder.arch=resnet18 ...     # a preset's baseline instead
 
 Measures, on random uint8 images of the config's size and batch, side by side in one process:
   views      the batched augmentation alone (two views per image)
@@ -9,23 +10,30 @@ Measures, on random uint8 images of the config's size and batch, side by side in
 and prints images/s (an image = one training example = two views) as a JSON line. The three are
 timed in turns (``--rounds`` rounds of steps/rounds steps each) and each figure is the median over
 rounds, so that a shared machine's drift during the run hits all three alike; the pipeline's share
-is the median of the per-round ratios full step / encoder step.
+is the median of the per-round ratios full step / encoder step. The images are random uint8 batches
+already on the device: decoding and host-to-device copies are not part of these figures. Peak memory
+is the device's peak allocated memory on a GPU, the process's peak RSS on a CPU.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from simclr import config, losses
-from simclr.models import build_model
-from simclr.optim import build_optimizer
-from simclr.run import resolve_device
-from simclr.store import environment
-from simclr.train import autocast, loss_params, make_views
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from simclr import config, losses  # noqa: E402
+from simclr.models import build_model  # noqa: E402
+from simclr.optim import build_optimizer  # noqa: E402
+from simclr.run import resolve_device  # noqa: E402
+from simclr.store import environment  # noqa: E402
+from simclr.train import autocast, loss_params, make_views  # noqa: E402
 
 
 def timed(fn, steps: int) -> float:
@@ -45,15 +53,26 @@ def in_turns(fns: dict, steps: int, rounds: int) -> dict[str, list[float]]:
     return out
 
 
+def load(name: str, overrides: list[str]):
+    """A config file, or a preset's baseline (studies/presets.py) with the overrides applied."""
+    from studies import presets
+
+    if name in presets.PRESETS and not Path(name).exists():
+        cfg = presets.baseline(name, "unused" if name in presets.NEEDS_ROOT else "")
+        return config.replace(cfg, **dict((k, config.parse_value(v)) for k, v in
+                                          (o.split("=", 1) for o in overrides)))
+    return config.load(name, overrides)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("config")
+    ap.add_argument("config", help="a config file or a preset name (tiny, cpu, cifar10, imagenet)")
     ap.add_argument("overrides", nargs="*")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=5)
     args = ap.parse_args()
-    cfg = config.load(args.config, args.overrides)
+    cfg = load(args.config, args.overrides)
     t = cfg.train
     device = resolve_device(t.device)
     if t.threads:
@@ -90,6 +109,8 @@ def main() -> None:
     def full_step():
         train_step(torch.cat(make_views(cfg, images, g)).contiguous(memory_format=fmt))
 
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     for fn in (views_only, lambda: train_step(ready), full_step):  # first steps allocate, build kernels
         timed(fn, args.warmup)
     secs = in_turns({"views": views_only, "encoder": lambda: train_step(ready), "pretrain": full_step},
@@ -101,6 +122,9 @@ def main() -> None:
         **{f"{k}_images_per_s": B / statistics.median(v) for k, v in secs.items()},
         "pipeline_share_of_encoder": statistics.median(e / p for e, p in zip(secs["encoder"], secs["pretrain"])),
         "pipeline_share_per_round": [round(e / p, 4) for e, p in zip(secs["encoder"], secs["pretrain"])],
+        "arch": cfg.encoder.arch, "width": cfg.encoder.width, "stem": cfg.encoder.stem,
+        "peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
+                                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     env = environment(cfg.seed, device)
     result.update(hardware=env["hardware"], git=env["git"], packages=env["packages"])

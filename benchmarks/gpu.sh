@@ -1,0 +1,26 @@
+#!/bin/bash
+# GPU throughput: ResNet-18 with the CIFAR stem at 32 px and ResNet-50 at 224 px, images/s per GPU for
+# the augmentation, the bare encoder step and the full pretraining step, with the peak GPU memory.
+#
+#   bash benchmarks/gpu.sh [OUT_DIR]        # appends to OUT_DIR/throughput_gpu.jsonl (default benchmarks/results)
+#
+# Most important settings first, so a run cut short still answers the main questions. Each setting is a
+# fresh process; one that fails (out of memory, say) is reported and the others go on.
+set -u
+cd "$(dirname "$0")/.."
+out=${1:-benchmarks/results}
+mkdir -p "$out"
+py=${PYTHON:-python3}
+steps=${STEPS:-40}
+run() {
+    echo "== $*" >&2
+    $py benchmarks/throughput.py "$@" --steps "$steps" --rounds 4 --warmup 10 >> "$out/throughput_gpu.jsonl" \
+        || echo "failed: $*" >&2
+}
+run cifar10 encoder.arch=resnet18 train.batch_size=512
+run imagenet train.batch_size=256
+run cifar10 encoder.arch=resnet18 train.batch_size=1024
+run cifar10 encoder.arch=resnet18 train.batch_size=512 train.compile=true
+run imagenet train.batch_size=256 train.compile=true
+run imagenet train.batch_size=128
+run cifar10 encoder.arch=resnet18 train.batch_size=512 train.precision=fp32 train.channels_last=false

@@ -1,0 +1,20 @@
+"""The benchmark scripts keep working (they are not timed here: figures live in benchmarks/results)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_throughput_on_a_preset_reports_every_figure_and_its_provenance():
+    cmd = [sys.executable, "benchmarks/throughput.py", "tiny", "train.batch_size=16", "train.threads=1",
+           "--steps", "4", "--rounds", "2", "--warmup", "1"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["config"] == "tiny" and r["batch_size"] == 16 and r["rounds"] == 2
+    for key in ("views_images_per_s", "encoder_images_per_s", "pretrain_images_per_s", "peak_memory_mb"):
+        assert r[key] > 0, key
+    assert len(r["pipeline_share_per_round"]) == 2
+    assert min(r["pipeline_share_per_round"]) <= r["pipeline_share_of_encoder"] <= max(r["pipeline_share_per_round"])
+    assert r["git"]["commit"] and r["packages"]["torch"] and r["hardware"]["device"] == "cpu"
