@@ -12,6 +12,7 @@ every op against it (Sobel, which torchvision lacks, against the textbook formul
 """
 import inspect
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -49,9 +50,11 @@ def _on(x, apply, fn):
     faster than torch.where over the batch on CPU.
     """
     idx = apply.nonzero().squeeze(1)
+    if not idx.numel():
+        return x
     if idx.numel() == x.shape[0]:
         return fn(x, idx)
-    return x.index_copy(0, idx, fn(x[idx], idx)) if idx.numel() else x
+    return x.index_copy(0, idx, fn(x[idx], idx))
 
 
 def gray(x):
@@ -444,10 +447,27 @@ def check_op(name, params):
         need(q["policy"] in AUTOAUGMENT_POLICIES, f"policy must be one of {', '.join(AUTOAUGMENT_POLICIES)}")
 
 
-def augment(x, name, generator, **params):
-    """Sample parameters for op ``name`` and apply them to the batch x."""
+class Rows(NamedTuple):
+    """The rows (``index``, int64) of a global batch of ``total`` samples that one process holds."""
+    index: torch.Tensor
+    total: int
+
+
+def augment(x, name, generator, rows: Rows | None = None, **params):
+    """Sample parameters for op ``name`` and apply them to the batch x.
+
+    With ``rows``, x holds only those rows of a global batch: the parameters are drawn for the whole
+    batch (every process draws the same from its copy of the generator) and each process applies its
+    rows', so a multi-process run makes exactly the views of a one-process run while each process
+    augments only its own images."""
     check_op(name, params)
     if generator.device != x.device:
         raise ValueError(f"generator is on {generator.device} but the batch is on {x.device}")
     sample, apply, _ = OPS[name]
-    return apply(x, sample(x.shape, generator, **params))
+    if rows is None:
+        return apply(x, sample(x.shape, generator, **params))
+    if len(rows.index) != len(x):
+        raise ValueError(f"rows names {len(rows.index)} samples but the batch holds {len(x)}")
+    drawn = sample((rows.total, *x.shape[1:]), generator, **params)
+    # every tensor a sample_<op> returns is per sample (dim 0 = the batch)
+    return apply(x, {k: v[rows.index.to(v.device)] if torch.is_tensor(v) else v for k, v in drawn.items()})

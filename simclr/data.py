@@ -293,6 +293,11 @@ def _order(n: int, batch_size: int, epoch: int, seed: int, drop_last: bool, shuf
     return list(idx[:stop].split(batch_size))
 
 
+def _shard(order: list[torch.Tensor], shard: tuple[int, int] | None) -> list[torch.Tensor]:
+    """(rank, world): this process's rows of every global batch, as distributed.rows splits a batch."""
+    return order if shard is None or shard[1] == 1 else [idx.chunk(shard[1])[shard[0]] for idx in order]
+
+
 def _steps(n: int, batch_size: int, drop_last: bool) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
@@ -312,9 +317,10 @@ class InMemory:
         return _steps(len(self), batch_size, drop_last)
 
     def batches(self, batch_size: int, epoch: int, seed: int, drop_last: bool = True, shuffle: bool = True,
-                start: int = 0):
-        """Yield (images, labels) batches of this epoch, from batch number `start` on (for resuming)."""
-        for idx in _order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:]:
+                start: int = 0, shard: tuple[int, int] | None = None):
+        """Yield (images, labels) batches of this epoch, from batch number `start` on (for resuming);
+        with shard=(rank, world), only that process's rows of each global batch."""
+        for idx in _shard(_order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:], shard):
             yield self.images[idx.to(self.images.device)], self.labels[idx.to(self.labels.device)]
 
 
@@ -380,8 +386,9 @@ class FolderStream:
         return _steps(len(self), batch_size, drop_last)
 
     def batches(self, batch_size: int, epoch: int, seed: int, drop_last: bool = True, shuffle: bool = True,
-                start: int = 0):
-        order = _order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:]
+                start: int = 0, shard: tuple[int, int] | None = None):
+        # each process decodes only its rows; an image's crop seed depends on the image, not the process
+        order = _shard(_order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:], shard)
         base = _mix(seed, epoch, "crop")
         keys = ([(i, _mix(base, i)) for i in idx.tolist()] for idx in order)  # lazy: ImageNet is large
         loader = torch.utils.data.DataLoader(self._dataset, batch_sampler=keys, num_workers=self.workers,

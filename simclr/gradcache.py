@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from simclr import distributed
+from simclr.augment import Rows
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:
@@ -27,19 +28,32 @@ def chunks(x: torch.Tensor, size: int) -> list[torch.Tensor]:
     return list(x.split(size))
 
 
-def views(make_views, images: torch.Tensor, size: int, channels_last: bool) -> torch.Tensor:
+def views(make_views, images: torch.Tensor, size: int, channels_last: bool, rows: Rows | None = None) -> torch.Tensor:
     """x = [view 1 of every image; view 2 of every image], augmented `size` images at a time into one
     preallocated tensor: the augmentation's temporaries stay those of a chunk (at batch 8192 a
     whole-batch augmentation needs about 1 GB on top of the views). The random draws follow the
-    chunks, so views differ from a whole-batch augmentation unless size >= the batch."""
+    chunks, so views differ from a whole-batch augmentation unless size >= the batch.
+
+    make_views(images, rows) -> (v1, v2). With `rows` (a multi-process run: `images` are these rows of
+    the global batch) the chunks are the global batch's and each process augments its rows of each
+    chunk, none for a chunk outside them (whose parameters it still draws, to stay in step), so the
+    views are exactly those rows of a one-process run's."""
     n, out = len(images), None
-    for start in range(0, n, size):
-        v1, v2 = make_views(images[start:start + size])
+    total = n if rows is None else rows.total
+    for start in range(0, total, size):
+        stop = min(start + size, total)
+        if rows is None:
+            mine, first, second, part = slice(start, stop), slice(start, stop), slice(n + start, n + stop), None
+        else:
+            at = ((rows.index >= start) & (rows.index < stop)).nonzero().squeeze(1)
+            part = Rows(rows.index[at] - start, stop - start)
+            mine = first = at.to(images.device)
+            second = first + n
+        v1, v2 = make_views(images[mine], part)
         if out is None:
             out = torch.empty((2 * n, *v1.shape[1:]), dtype=v1.dtype, device=v1.device,
                               memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        out[start:start + len(v1)] = v1
-        out[n + start:n + start + len(v2)] = v2
+        out[first], out[second] = v1, v2
     return out
 
 

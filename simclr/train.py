@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from simclr import checkpoint, distributed, faults, gradcache, losses, views
+from simclr.augment import Rows
 from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
@@ -34,9 +35,9 @@ def recipe(ops) -> list[tuple[str, dict]]:
     return [(o.name, o.kwargs()) for o in ops]
 
 
-def make_views(cfg: RunConfig, images: torch.Tensor, generator: torch.Generator):
+def make_views(cfg: RunConfig, images: torch.Tensor, generator: torch.Generator, rows: Rows | None = None):
     a = cfg.augment
-    return views.two_views(images, recipe(a.shared), recipe(a.view1), recipe(a.view2), generator)
+    return views.two_views(images, recipe(a.shared), recipe(a.view1), recipe(a.view2), generator, rows)
 
 
 def _step_metrics(cfg, z1, z2, logits, labels, block: int = 0) -> dict:
@@ -97,7 +98,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                                                                **loss_params(cfg))
 
     log = JsonlLog(run_dir / "log.jsonl")
-    main = distributed.world()[0] == 0  # process 0 alone writes the run directory
+    rank, world = distributed.world()
+    main = rank == 0  # process 0 alone writes the run directory
     write = log.write if main else (lambda record: None)
 
     def restore(state: dict) -> None:
@@ -137,6 +139,11 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         if on_checkpoint:
             on_checkpoint(step, path)
 
+    # each process loads and augments only its rows of the global batch (its views equal those rows of
+    # a one-process run's: simclr.augment.augment draws for the whole batch)
+    shard = (rank, world) if world > 1 else None
+    per = t.batch_size // world
+    own = Rows(torch.arange(rank * per, (rank + 1) * per), t.batch_size) if world > 1 else None
     progress = _progress(total, start, t.progress)
     model.train()
     step, status = start, "completed"
@@ -146,22 +153,17 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     with grouped_bn(model, t.bn_groups), distributed.global_bn(model), explain_oom(cfg, device):
         while step < end:
             epoch, offset = divmod(step, spe)
-            for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset):
+            for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset, shard=shard):
                 if step >= end:
                     break
                 lr = lr_at(step, total, warmup, peak)
                 set_lr(optimizer, lr)
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
                 if cache:  # augmented a chunk at a time: bounded memory at any batch size
-                    x = gradcache.views(lambda part: make_views(cfg, part, generator), images, cache,
-                                        t.channels_last)
-                    if distributed.world()[1] > 1:
-                        v1, v2 = x.chunk(2)
-                        x, labels = torch.cat([distributed.rows(v1), distributed.rows(v2)]), distributed.rows(labels)
+                    x = gradcache.views(lambda part, sub: make_views(cfg, part, generator, sub), images, cache,
+                                        t.channels_last, own)
                 else:
-                    v1, v2 = make_views(cfg, images, generator)
-                    if distributed.world()[1] > 1:  # the global batch's views, this process's rows
-                        v1, v2, labels = distributed.rows(v1), distributed.rows(v2), distributed.rows(labels)
+                    v1, v2 = make_views(cfg, images, generator, own)
                     x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
                     del v1, v2
                     if t.channels_last:
@@ -203,7 +205,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
-                images_seen += images.shape[0]
+                images_seen += images.shape[0] * world
                 if step % t.log_every == 0 or step == total:
                     rec = {"step": step, "epoch": step / spe, "lr": lr, "loss": loss.item(),
                            **_step_metrics(cfg, z1, z2, logits, labels2, block=cache),

@@ -7,37 +7,45 @@ in the paper's asymmetric Figure 5 protocol.
 """
 import torch
 
-from simclr.augment import augment, check_op, to_float
+from simclr.augment import Rows, augment, check_op, to_float
 
 
-def apply_ops(x, ops, generator):
+def apply_ops(x, ops, generator, rows: Rows | None = None):
     for name, params in ops:
-        x = augment(x, name, generator, **params)
+        x = augment(x, name, generator, rows, **params)
     return x
 
 
-def two_views(images_uint8, shared, view1, view2, generator):
+def _both(rows: Rows | None) -> Rows | None:
+    """The rows of [batch; batch] (both views in one pass) that hold the given rows of the batch."""
+    return None if rows is None else Rows(torch.cat([rows.index, rows.index + rows.total]), 2 * rows.total)
+
+
+def two_views(images_uint8, shared, view1, view2, generator, rows: Rows | None = None):
     """(B, C, H, W) uint8 images -> two (B, C, H', W') float views in [0, 1].
 
     (B, k, C, H, W) input holds crops already made while decoding from the full-resolution image
     (large folders): k=2, each view's random resized crop, so each branch skips its first op (the
     crop); k=1, the shared crop (Figure 5's protocol), so the shared ops skip their first.
+
+    rows (multi-process runs): the images are these rows of a global batch; the views are exactly
+    those rows of the global batch's views (see simclr.augment.augment).
     """
     if images_uint8.ndim == 5 and images_uint8.shape[1] == 1:
         images_uint8, shared = images_uint8[:, 0], list(shared)[1:]
     elif images_uint8.ndim == 5:
         x = to_float(images_uint8)
         if list(view1[1:]) == list(view2[1:]):
-            v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[1:], generator)
+            v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[1:], generator, _both(rows))
             return v[: len(x)], v[len(x):]
-        return apply_ops(x[:, 0], view1[1:], generator), apply_ops(x[:, 1], view2[1:], generator)
-    x = apply_ops(to_float(images_uint8), shared, generator)
+        return apply_ops(x[:, 0], view1[1:], generator, rows), apply_ops(x[:, 1], view2[1:], generator, rows)
+    x = apply_ops(to_float(images_uint8), shared, generator, rows)
     if list(view1) == list(view2):
         # Same recipe: run it once on the doubled batch (fewer, larger kernel calls); every sample
         # still draws its own parameters, so the two halves are independent views.
-        v = apply_ops(x.repeat(2, 1, 1, 1), view1, generator)
+        v = apply_ops(x.repeat(2, 1, 1, 1), view1, generator, _both(rows))
         return v[: len(x)], v[len(x):]
-    return apply_ops(x, view1, generator), apply_ops(x, view2, generator)
+    return apply_ops(x, view1, generator, rows), apply_ops(x, view2, generator, rows)
 
 
 def crop_flip_ops(crop_scale=(0.08, 1.0), interpolation="bicubic", size=None, flip=True):

@@ -503,3 +503,41 @@ def test_two_views_of_a_shared_crop_made_while_decoding():
     w1, w2 = two_views(x[:, 0], shared[1:], color, [], gen(7))
     assert torch.equal(v1, w1) and torch.equal(v2, w2)
     assert torch.equal(v2, A.to_float(x[:, 0]).flip(-1))  # identity branch: the flipped shared crop
+
+
+# every op, with its probabilities below 1 so masks split the rows, and a crop that changes the size
+EVERY_OP = [("crop", {"scale": (0.2, 1.0), "size": 24}), ("flip", {}), ("color_jitter", {"strength": 1.0}),
+            ("grayscale", {"p": 0.5}), ("blur", {}), ("cutout", {"p": 0.7}), ("sobel", {"p": 0.3}),
+            ("noise", {"p": 0.6}), ("rotate", {"p": 0.8}), ("autoaugment", {"p": 0.4})]
+
+
+def shards(n, world):
+    """Each process's Rows of a global batch of n, as distributed.rows splits it."""
+    return [A.Rows(idx, n) for idx in torch.arange(n).chunk(world)]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("layout", ["images", "decoded crops", "shared crop", "two recipes"])
+def test_each_process_augmenting_its_rows_makes_the_one_process_views(world, layout):
+    """A multi-process run loads and augments only its rows; its views must be exactly those rows of
+    the views one process makes of the whole batch (the parameters are drawn for the whole batch)."""
+    n = 12
+    x = (images(n * 2, seed=40) * 255).to(torch.uint8)
+    shared, v1_ops, v2_ops = [], EVERY_OP, EVERY_OP
+    if layout == "decoded crops":
+        x = x.view(n, 2, 3, 32, 32)
+    elif layout == "shared crop":
+        x, shared, v1_ops, v2_ops = x[:n, None], [("crop", {"scale": (0.3, 1.0)}), ("flip", {})], EVERY_OP[1:], []
+    else:
+        x = x[:n]
+        if layout == "two recipes":
+            v2_ops = EVERY_OP[:3]
+    w1, w2 = two_views(x, shared, v1_ops, v2_ops, gen(9))
+    parts = [two_views(x[r.index], shared, v1_ops, v2_ops, gen(9), r) for r in shards(n, world)]
+    assert torch.equal(torch.cat([p[0] for p in parts]), w1) and torch.equal(torch.cat([p[1] for p in parts]), w2)
+    assert not torch.equal(w1, w2)
+
+
+def test_rows_must_match_the_batch():
+    with pytest.raises(ValueError, match="rows names 3 samples but the batch holds 2"):
+        A.augment(images(2), "flip", gen(), A.Rows(torch.arange(3), 6))

@@ -168,6 +168,13 @@ def test_folder_stream(tmp_path):
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(batches, again))
     other = next(stream.batches(5, epoch=1, seed=1))
     assert not torch.equal(other[0], batches[0][0])
+    # each of 2 processes decodes only its rows of every batch, with the crops of the whole-batch stream
+    pair = FolderStream(str(tmp_path), "train", image_size=16, workers=0, scale=(0.2, 1.0), views=2)
+    whole = list(pair.batches(6, epoch=0, seed=1))
+    halves = [list(pair.batches(6, epoch=0, seed=1, shard=(r, 2))) for r in range(2)]
+    for b, (h0, h1) in enumerate(zip(*halves)):
+        assert len(h0[0]) == len(h1[0]) == 3 and h0[0].shape[1:] == (2, 3, 16, 16)
+        assert torch.equal(torch.cat([h0[0], h1[0]]), whole[b][0]) and torch.equal(torch.cat([h0[1], h1[1]]), whole[b][1])
     evaluation = FolderStream(str(tmp_path), "val", image_size=16, train=False, workers=0)
     images, labels = next(evaluation.batches(12, 0, 0, drop_last=False, shuffle=False))
     assert images.shape == (12, 3, 16, 16) and labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
@@ -278,6 +285,14 @@ def test_in_memory_batches_deterministic_complete_resumable():
     assert torch.equal(x[:, 0, 0, 0].long(), y)  # images and labels stay paired
     assert [len(y) for _, y in ds.batches(5, 0, 0)] == [5] * 4
     assert torch.equal(torch.cat([y for _, y in ds.batches(23, 0, 0, shuffle=False)]), torch.arange(23))
+    # shard=(rank, world): a process's rows of every batch, as distributed.rows splits a batch
+    for world in (2, 3):
+        shards = [list(ds.batches(6, 1, 0, start=1, shard=(r, world))) for r in range(world)]
+        whole = list(ds.batches(6, 1, 0, start=1))
+        for b, parts in enumerate(zip(*shards)):
+            assert [len(y) for _, y in parts] == [6 // world] * world
+            assert torch.equal(torch.cat([y for _, y in parts]), whole[b][1])
+            assert all(torch.equal(x[:, 0, 0, 0].long(), y) for x, y in parts)
 
 
 def test_pretraining_stream_decodes_two_crops_per_image(tmp_path):

@@ -96,8 +96,9 @@ def test_gradients_of_two_processes_equal_one_in_float64(tmp_path, extra):
     mp.spawn(_gradient_worker, args=(_free_port(), str(tmp_path / "g.pt"), extra), nprocs=2, join=True)
     loss2, grads2 = torch.load(tmp_path / "g.pt", weights_only=True)
     # the model runs in float64; the loss computes its similarities in float32, hence ~1e-6, against
-    # ~3e-3 for the BN gradients of a float32 model summed in another order
-    assert loss2 == pytest.approx(loss1, rel=1e-8)
+    # ~3e-3 for the BN gradients of a float32 model summed in another order (and the loss to 1e-7: z
+    # that differ in their 16th digit can round a similarity to the neighbouring float32)
+    assert loss2 == pytest.approx(loss1, rel=1e-7)
     assert grads1.keys() == grads2.keys()
     for name, g in grads1.items():  # the encoder's, BN's and the projection head's
         assert ((grads2[name] - g).norm() / g.norm()).item() < 1e-5, name

@@ -123,3 +123,21 @@ def test_gradient_cache_resumes_exactly_in_low_precision(tmp_path, precision):
     timing = ("seconds", "train_seconds", "train_images_per_s")
     assert {k: v for k, v in resumed.items() if k not in timing} == {k: v for k, v in whole.items() if k not in timing}
     assert whole["status"] == "completed" and all(map(math.isfinite, (whole["train_loss"], whole["knn_acc"])))
+
+
+@pytest.mark.parametrize("size", [4, 5, 24])
+def test_views_of_each_process_are_its_rows_of_the_one_process_views(size):
+    """With 3 processes of 8 rows each and chunks of `size` images, some chunks hold none of a process's
+    rows: it still draws their parameters, so every process stays in step with the one-process run."""
+    from simclr.augment import Rows
+    from simclr.views import simclr_ops, two_views
+
+    ops = simclr_ops(strength=0.5) + [("noise", {"p": 0.5})]
+    images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    make = lambda g: (lambda part, rows: two_views(part, [], ops, ops, g, rows))
+    whole = gradcache.views(make(torch.Generator().manual_seed(4)), images, size, channels_last=True)
+    v1, v2 = whole.chunk(2)
+    for idx in torch.arange(24).chunk(3):
+        mine = gradcache.views(make(torch.Generator().manual_seed(4)), images[idx], size, True, Rows(idx, 24))
+        assert mine.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(mine, torch.cat([v1[idx], v2[idx]]))
