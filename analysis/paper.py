@@ -42,7 +42,7 @@ TABLE_B1 = {
 FIGURE7_ENDPOINTS = {1.0: 69.3, 2.0: 74.2, 4.0: 76.5}
 SUPERVISED_R50 = 76.5  # Table B.3, 90 epochs, crop
 
-# Table 7: fine-tuning top-1 on 1 % / 10 % of ImageNet labels
+# Table 7: fine-tuning top-1 (TABLE7) and top-5 (TABLE7_TOP5) on 1 % / 10 % of ImageNet labels
 TABLE7 = {
     "supervised (R50)": {0.01: 25.4, 0.1: 56.4},
     "SimCLR (R50)": {0.01: 48.3, 0.1: 65.6},

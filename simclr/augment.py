@@ -211,7 +211,7 @@ def _hue(x, shift):
     hs = num.div_(c.clamp(min=1e-30)).add_(is_g, alpha=2).add_(is_b, alpha=4)
     sextant = torch.tensor([0.0, 2.0, 4.0], device=x.device)
     turned = (sextant - 6 * shift[:, None]).remainder_(6)[:, :, None, None]
-    # u = hs - n' in (-7, 5]: where |u| <= 6, d = 3 - ||u| - 3| and this is clamp(2 - d, 0, 1); where
+    # u = hs - n' in [-7, 5]: where |u| <= 6, d = 3 - ||u| - 3| and this is clamp(2 - d, 0, 1); where
     # |u| > 6, d = |u| - 6 < 1 and both sides are 1
     t = (hs.unsqueeze(1) - turned).abs_().sub_(3).abs_().sub_(1).clamp_(0, 1)
     return torch.addcmul(m.unsqueeze(1), c.unsqueeze(1), t)
@@ -469,5 +469,9 @@ def augment(x, name, generator, rows: Rows | None = None, **params):
     if len(rows.index) != len(x):
         raise ValueError(f"rows names {len(rows.index)} samples but the batch holds {len(x)}")
     drawn = sample((rows.total, *x.shape[1:]), generator, **params)
-    # every tensor a sample_<op> returns is per sample (dim 0 = the batch)
-    return apply(x, {k: v[rows.index.to(v.device)] if torch.is_tensor(v) else v for k, v in drawn.items()})
+    for k, v in drawn.items():  # every tensor a sample_<op> returns must be per sample
+        if torch.is_tensor(v):
+            if v.shape[0] != rows.total:
+                raise AssertionError(f"{name}: parameter {k!r} is not one row per sample: {tuple(v.shape)}")
+            drawn[k] = v[rows.index.to(v.device)]
+    return apply(x, drawn)

@@ -1,8 +1,8 @@
 """One run over W processes (torchrun, SLURM tasks): the same computation as one process at batch N.
 
 Each process holds N/W images of every global batch. Exactness comes from four pieces:
-- views: every process draws the global batch's augmentations from the same generator and keeps its
-  rows (parameter draws are cheap; each process then trains on its own slice only);
+- views: every process loads only its rows of each global batch, draws the augmentation parameters
+  of the whole batch from the generator all share, and applies its rows' (simclr.augment.augment);
 - negatives: z is gathered from all processes with a backward that returns to each process the
   gradient of its own rows, summed over processes (gloo has no reduce-scatter, so all-reduce + slice);
 - BN: statistics over the global batch of 2N views (SyncBatchNorm's job, written with autograd-aware
@@ -123,7 +123,7 @@ class _GlobalBN:
         if not self.training:
             return super().forward(x)
         dims = [0] + list(range(2, x.ndim))
-        xf = x.float()
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16/fp16 widened, float64 kept
         shape = [1, -1] + [1] * (x.ndim - 2)
         n = all_reduce(torch.tensor([float(x.numel() // x.shape[1])]))
         mean = all_reduce(xf.sum(dims)) / n

@@ -140,10 +140,11 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
             on_checkpoint(step, path)
 
     # each process loads and augments only its rows of the global batch (its views equal those rows of
-    # a one-process run's: simclr.augment.augment draws for the whole batch)
+    # a one-process run's: simclr.augment.augment draws for the whole batch); the config checks that
+    # the processes divide the batch, so `own` are the rows data.batches(shard=) yields
     shard = (rank, world) if world > 1 else None
     per = t.batch_size // world
-    own = Rows(torch.arange(rank * per, (rank + 1) * per), t.batch_size) if world > 1 else None
+    own = Rows(torch.arange(rank * per, (rank + 1) * per, device=device), t.batch_size) if world > 1 else None
     progress = _progress(total, start, t.progress)
     model.train()
     step, status = start, "completed"

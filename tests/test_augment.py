@@ -509,6 +509,7 @@ def test_two_views_of_a_shared_crop_made_while_decoding():
 EVERY_OP = [("crop", {"scale": (0.2, 1.0), "size": 24}), ("flip", {}), ("color_jitter", {"strength": 1.0}),
             ("grayscale", {"p": 0.5}), ("blur", {}), ("cutout", {"p": 0.7}), ("sobel", {"p": 0.3}),
             ("noise", {"p": 0.6}), ("rotate", {"p": 0.8}), ("autoaugment", {"p": 0.4})]
+assert {name for name, _ in EVERY_OP} == set(A.OPS)  # a new op joins the multi-process tests
 
 
 def shards(n, world):

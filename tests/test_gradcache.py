@@ -126,15 +126,17 @@ def test_gradient_cache_resumes_exactly_in_low_precision(tmp_path, precision):
 
 
 @pytest.mark.parametrize("size", [4, 5, 24])
-def test_views_of_each_process_are_its_rows_of_the_one_process_views(size):
+@pytest.mark.parametrize("decoded", [False, True])
+def test_views_of_each_process_are_its_rows_of_the_one_process_views(size, decoded):
     """With 3 processes of 8 rows each and chunks of `size` images, some chunks hold none of a process's
     rows: it still draws their parameters, so every process stays in step with the one-process run."""
     from simclr.augment import Rows
-    from simclr.views import simclr_ops, two_views
+    from simclr.views import two_views
+    from tests.test_augment import EVERY_OP
 
-    ops = simclr_ops(strength=0.5) + [("noise", {"p": 0.5})]
-    images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
-    make = lambda g: (lambda part, rows: two_views(part, [], ops, ops, g, rows))
+    shape = (24, 2, 3, 32, 32) if decoded else (24, 3, 32, 32)  # crops made while decoding, or images
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    make = lambda g: (lambda part, rows: two_views(part, [], EVERY_OP, EVERY_OP, g, rows))
     whole = gradcache.views(make(torch.Generator().manual_seed(4)), images, size, channels_last=True)
     v1, v2 = whole.chunk(2)
     for idx in torch.arange(24).chunk(3):
