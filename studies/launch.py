@@ -152,6 +152,9 @@ def launch_local(configs, results: str, res: Resources = Resources(), labels: di
         for f in as_completed(futures):
             try:
                 out.append(f.result())
+                cfg = futures[f]
+                print(f"[{len(out)}/{len(configs)} done] {cfg.run_id} {describe(cfg, labels)}: "
+                      f"{out[-1].get('status', 'failed')}", file=sys.stderr, flush=True)
             except StoreError:  # the disk is full or read-only: start nothing more
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise

@@ -239,9 +239,11 @@ def test_unknown_study_bad_set_and_bad_options(capsys):
     assert "--operators does not apply" in err and "cannot run at preset" in err and "small or full" in err
 
 
-def test_two_local_workers_finish_every_run(tmp_path):
+def test_two_local_workers_finish_every_run(tmp_path, capsys):
     args = args_fast("augmentation_grid", "--operators", "crop,color", "--workers", "2", "--results", str(tmp_path))
     assert main(args) == 0
+    err = capsys.readouterr().err
+    assert all(f"[{k}/4 done]" in err for k in range(1, 5)) and err.count(": completed") == 4  # progress
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
     assert len(metrics) == 4 and all(m["status"] == "completed" for m in metrics)
     env = json.loads(next(tmp_path.glob("*/env.json")).read_text())
