@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simclr import config, losses  # noqa: E402
+from simclr import augment, config, losses  # noqa: E402
 from simclr.models import build_model  # noqa: E402
 from simclr.optim import build_optimizer  # noqa: E402
 from simclr.run import resolve_device  # noqa: E402
@@ -96,6 +96,7 @@ def main() -> None:
         sync()
 
     forward = torch.compile(model) if t.compile else model
+    augment.compile_kernels(t.compile)
 
     def train_step(x):
         with autocast(device, t.precision):

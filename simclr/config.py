@@ -139,7 +139,7 @@ class TrainConfig:
     bn_groups: int = 1             # 1: global BN over all 2N views; k: per-device BN as on k devices (appendix)
     grad_cache_chunk: int = 0      # views per forward of the gradient cache (0: off): exact loss over the
                                    # whole batch at the memory of one chunk; BN statistics are per chunk
-    compile: bool = False          # torch.compile the encoder
+    compile: bool = False          # torch.compile the encoder and the augmentation's fused kernels
     device: str = field(default="auto", metadata=NOT_HASHED)     # auto | cpu | cuda | cuda:N
     threads: int = field(default=0, metadata=NOT_HASHED)         # CPU threads; 0 = torch default
     checkpoint_every: int = field(default=200, metadata=NOT_HASHED)  # optimizer steps between checkpoints

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from simclr import checkpoint, distributed, faults, gradcache, losses, views
+from simclr import augment, checkpoint, distributed, faults, gradcache, losses, views
 from simclr.augment import Rows
 from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
@@ -92,6 +92,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     forward = torch.compile(model) if t.compile else model
+    augment.compile_kernels(t.compile)
     amp = lambda: autocast(device, t.precision)
     cache = t.grad_cache_chunk  # views per chunk of the gradient cache; 0: one forward over the batch
     contrastive = lambda z1, z2, rows: losses.contrastive_loss(cfg.loss.name, z1, z2, anchors=rows,

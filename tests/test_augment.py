@@ -2,6 +2,7 @@
 the statistics of the sampled parameters, the apply masks, determinism and validation."""
 import itertools
 import math
+import shutil
 
 import pytest
 import torch
@@ -542,3 +543,21 @@ def test_each_process_augmenting_its_rows_makes_the_one_process_views(world, lay
 def test_rows_must_match_the_batch():
     with pytest.raises(ValueError, match="rows names 3 samples but the batch holds 2"):
         A.augment(images(2), "flip", gen(), A.Rows(torch.arange(3), 6))
+
+
+@pytest.mark.skipif(not any(map(shutil.which, ("c++", "g++", "clang++"))), reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_kernels_make_the_eager_views():
+    """train.compile runs the fused kernels (hue, blends, grey, resize matrices) through torch.compile:
+    the same views up to float32 rounding, on subsets of every size the masks select."""
+    x = (images(24, seed=41) * 255).to(torch.uint8)
+    ops = simclr_ops(strength=1.0) + EVERY_OP[5:]
+    eager = two_views(x, [], ops, EVERY_OP, gen(11))
+    try:
+        A.compile_kernels(True)
+        fused = two_views(x, [], ops, EVERY_OP, gen(11))
+        again = two_views(x[:7], [], ops, EVERY_OP, gen(11))  # other sizes: no recompiling needed
+    finally:
+        A.compile_kernels(False)
+    for e, f in zip(eager, fused):
+        close(f, e, atol=1e-5)
+    assert again[1].shape == (7, 3, 24, 24) and len(A._compiled) >= 6  # the kernels did go through compile
