@@ -45,8 +45,8 @@ def _col(v):
 
 
 # ---- fused kernels ---------------------------------------------------------------------------------
-# Chains of elementwise ops (the hue rotation is about 40 passes over the batch) and the crop's many
-# small ops on resize matrices. Eager by default; after compile_kernels() each goes through
+# Chains of elementwise ops (the blends; the hue rotation is about 40 passes over the batch) and the
+# crop's many small ops on resize matrices. Eager by default; after compile_kernels() each goes through
 # torch.compile (dynamic shapes: the subsets a mask selects change size every step), which fuses a
 # chain into one loop: on CPU (where it needs a C++ compiler) the hue runs about 8x faster and the
 # whole crop + colour pipeline about 10 % faster, the gathers of the masked subsets remaining.
@@ -87,7 +87,6 @@ def _on(x, apply, fn):
     return x.index_copy(0, idx, fn(x[idx], idx))
 
 
-@kernel
 def gray(x):
     """(B, 3, H, W) -> (B, 1, H, W) luma."""
     r, g, b = x.unbind(1)

@@ -547,7 +547,7 @@ def test_rows_must_match_the_batch():
 
 @pytest.mark.skipif(not any(map(shutil.which, ("c++", "g++", "clang++"))), reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_kernels_make_the_eager_views():
-    """train.compile runs the fused kernels (hue, blends, grey, resize matrices) through torch.compile:
+    """train.compile runs the fused kernels (hue, blends, resize matrices) through torch.compile:
     the same views up to float32 rounding, on subsets of every size the masks select."""
     x = (images(24, seed=41) * 255).to(torch.uint8)
     ops = simclr_ops(strength=1.0) + EVERY_OP[5:]
@@ -560,4 +560,4 @@ def test_compiled_kernels_make_the_eager_views():
         A.compile_kernels(False)
     for e, f in zip(eager, fused):
         close(f, e, atol=1e-5)
-    assert again[1].shape == (7, 3, 24, 24) and len(A._compiled) >= 6  # the kernels did go through compile
+    assert again[1].shape == (7, 3, 24, 24) and len(A._compiled) >= 5  # the kernels did go through compile
