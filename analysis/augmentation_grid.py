@@ -73,15 +73,14 @@ def make(results_dir: str | Path) -> list[Path]:
     ax.set_title("Figure 5 (symmetric: both branches transformed)" if both
                  else "Figure 5: one branch transformed, the other identity")
     paths = common.save_figure(fig, out, "figure5")
-    # missing or diverged cells say so in the table (the heatmap leaves them blank)
-    states = common.summary(df, ["first", "second"], metric).pivot(index="first", columns="second", values="state")
+    # mean ± std over seeds; missing or diverged cells say so (the heatmap leaves them blank)
+    s = common.summary(df, ["first", "second"], metric)
     shown = grid.round(1).astype(object)
     for a in shown.index:
-        for b in shown.columns:
-            if pd.isna(grid.loc[a, b]):
-                shown.loc[a, b] = states.loc[a, b] if b in states.columns else "-"
+        for b in shown.columns.drop("row mean"):
+            shown.loc[a, b] = common.cell(common.lookup(s, first=a, second=b))
     shown = shown.reset_index().rename(columns={"first": "1st \\ 2nd"})
-    paths += common.write_table(shown, out, "figure5", f"Figure 5, {metric} (%), mean over seeds")
+    paths += common.write_table(shown, out, "figure5", f"Figure 5, {metric} (%), mean ± std over seeds")
     return paths + common.write_report(out, STUDY, "Figure 5", metric, claims(grid), None, notes)
 
 

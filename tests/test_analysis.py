@@ -92,6 +92,17 @@ def test_table7_shows_top5_beside_the_paper_and_older_stores_lack_it(tmp_path):
     assert all(c["passed"] in (True, False) for c in report["claims"])
 
 
+def test_figure5_table_gives_mean_and_std_over_seeds(tmp_path):
+    from analysis import augmentation_grid
+
+    fake_store(tmp_path, "augmentation_grid", seeds=2)
+    augmentation_grid.make(tmp_path)
+    df, _ = common.load(tmp_path, "augmentation_grid")
+    values = df[(df["first"] == "crop") & (df["second"] == "color")]["linear_acc"]
+    assert len(values) == 2
+    assert f"{values.mean():.1f} ± {values.std():.1f}" in (tmp_path / "figure5.md").read_text()
+
+
 def test_spearman_is_rank_correlation():
     assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
     assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
