@@ -4,13 +4,17 @@
     python benchmarks/throughput.py cifar10 encoder.arch=resnet18 ...     # a preset's baseline instead
 
 Measures, on random uint8 images of the config's size and batch, side by side in one process:
-  views      the batched augmentation alone (two views per image)
-  encoder    the bare encoder + head forward/backward/step on ready-made views
-  pretrain   a full training step: views + forward + loss + backward + optimizer step
-and prints images/s (an image = one training example = two views) as a JSON line. The three are
+  views         the batched augmentation alone (two views per image)
+  encoder       the bare encoder + head forward/backward/step on ready-made views, with a trivial
+                loss (mean of z squared): the same backward through head and encoder, no loss work
+  encoder_loss  the same with the contrastive loss
+  pretrain      a full training step: views + forward + loss + backward + optimizer step
+and prints images/s (an image = one training example = two views) as a JSON line. The four are
 timed in turns (``--rounds`` rounds of steps/rounds steps each) and each figure is the median over
-rounds, so that a shared machine's drift during the run hits all three alike; the pipeline's share
-is the median of the per-round ratios full step / encoder step. The images are random uint8 batches
+rounds, so that a shared machine's drift during the run hits all alike; the pipeline's share (the
+cost of augmentation and loss together) is the median of the per-round ratios full step / bare
+encoder step, the loss's alone that of encoder_loss / encoder. (Lines of results/ without
+``encoder_loss_images_per_s`` are older: their encoder step included the loss.) The images are random uint8 batches
 already on the device: decoding and host-to-device copies are not part of these figures. Peak memory
 is the device's peak allocated memory on a GPU, the process's peak RSS on a CPU.
 """
@@ -98,10 +102,12 @@ def main() -> None:
     forward = torch.compile(model) if t.compile else model
     augment.compile_kernels(t.compile)
 
-    def train_step(x):
+    def train_step(x, contrastive=True):
         with autocast(device, t.precision):
             _, z, _ = forward(x)
-        loss = losses.contrastive_loss(cfg.loss.name, *z.float().chunk(2), **loss_params(cfg))
+        z = z.float()
+        loss = (losses.contrastive_loss(cfg.loss.name, *z.chunk(2), **loss_params(cfg)) if contrastive
+                else z.square().mean())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -112,17 +118,20 @@ def main() -> None:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    for fn in (views_only, lambda: train_step(ready), full_step):  # first steps allocate, build kernels
+    fns = {"views": views_only, "encoder": lambda: train_step(ready, contrastive=False),
+           "encoder_loss": lambda: train_step(ready), "pretrain": full_step}
+    for fn in fns.values():  # first steps allocate, build kernels
         timed(fn, args.warmup)
-    secs = in_turns({"views": views_only, "encoder": lambda: train_step(ready), "pretrain": full_step},
-                    args.steps, args.rounds)
+    secs = in_turns(fns, args.steps, args.rounds)
+    share = lambda a, b: [e / p for e, p in zip(secs[a], secs[b])]  # noqa: E731
     result = {
         "config": args.config, "overrides": args.overrides, "batch_size": B, "image_size": S,
         "precision": t.precision, "channels_last": t.channels_last, "compile": t.compile,
         "threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds,
         **{f"{k}_images_per_s": B / statistics.median(v) for k, v in secs.items()},
-        "pipeline_share_of_encoder": statistics.median(e / p for e, p in zip(secs["encoder"], secs["pretrain"])),
-        "pipeline_share_per_round": [round(e / p, 4) for e, p in zip(secs["encoder"], secs["pretrain"])],
+        "pipeline_share_of_encoder": statistics.median(share("encoder", "pretrain")),
+        "pipeline_share_per_round": [round(r, 4) for r in share("encoder", "pretrain")],
+        "loss_share_of_encoder": statistics.median(share("encoder", "encoder_loss")),
         "arch": cfg.encoder.arch, "width": cfg.encoder.width, "stem": cfg.encoder.stem,
         "peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

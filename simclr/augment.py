@@ -84,7 +84,7 @@ def _on(x, apply, fn):
         return x
     if idx.numel() == x.shape[0]:
         return fn(x, idx)
-    return x.index_copy(0, idx, fn(x[idx], idx))
+    return x.index_copy(0, idx, fn(x.index_select(0, idx), idx))
 
 
 def gray(x):
@@ -266,7 +266,7 @@ def apply_color_jitter(x, params):
             for op in range(4):
                 sel = (order[:, stage] == op).nonzero().squeeze(1)
                 if sel.numel():
-                    x[sel] = ops[op](x[sel], f[op][sel])
+                    x.index_copy_(0, sel, ops[op](x.index_select(0, sel), f[op][sel]))
         return x
 
     return _on(x, params["apply"], jitter)

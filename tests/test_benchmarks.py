@@ -13,7 +13,8 @@ def test_throughput_on_a_preset_reports_every_figure_and_its_provenance():
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     assert r["config"] == "tiny" and r["batch_size"] == 16 and r["rounds"] == 2
-    for key in ("views_images_per_s", "encoder_images_per_s", "pretrain_images_per_s", "peak_memory_mb"):
+    for key in ("views_images_per_s", "encoder_images_per_s", "encoder_loss_images_per_s", "pretrain_images_per_s",
+                "loss_share_of_encoder", "peak_memory_mb"):
         assert r[key] > 0, key
     assert len(r["pipeline_share_per_round"]) == 2
     shares = r["pipeline_share_per_round"]  # rounded to 4 digits
