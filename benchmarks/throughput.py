@@ -60,11 +60,14 @@ def in_turns(fns: dict, steps: int, rounds: int) -> dict[str, list[float]]:
 def load(name: str, overrides: list[str]):
     """A config file, or a preset's baseline (studies/presets.py) with the overrides applied."""
     from studies import presets
+    from studies.common import parse_sets
 
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise SystemExit(f"override {bad[0]!r}: expected key=value, e.g. train.batch_size=512")
     if name in presets.PRESETS and not Path(name).exists():
         cfg = presets.baseline(name, "unused" if name in presets.NEEDS_ROOT else "")
-        return config.replace(cfg, **dict((k, config.parse_value(v)) for k, v in
-                                          (o.split("=", 1) for o in overrides)))
+        return config.replace(cfg, **parse_sets(overrides))
     return config.load(name, overrides)
 
 
