@@ -20,19 +20,36 @@ from studies.augmentation_grid import OPERATORS  # noqa: E402
 STUDY = "augmentation_grid"
 
 
-def table(results_dir: str | Path) -> tuple[pd.DataFrame, str, list[str]]:
-    """(grid of mean accuracy with a row-mean column, metric name, notes on what is missing)."""
+def protocol(df: pd.DataFrame) -> pd.Series:
+    """Each row's protocol: its label (symmetric arms carry one), else its stored config (view2 empty:
+    one branch), else the study's default, one-branch."""
+    label = df["protocol"] if "protocol" in df else pd.Series(None, index=df.index, dtype=object)
+    view2 = df.get("config.augment.view2", pd.Series(None, index=df.index, dtype=object))
+    stored = view2.map(lambda v: None if common._isna(v) else "one-branch" if v == "[]" else "symmetric")
+    return label.where(label.notna(), stored).fillna("one-branch")
+
+
+def table(results_dir: str | Path) -> tuple[pd.DataFrame, str, list[str], pd.DataFrame]:
+    """(grid of mean accuracy with a row-mean column, metric name, notes on what is missing, the runs).
+    A store holding both protocols shows the one-branch cells and says so."""
     df, notes = common.load(results_dir, STUDY)
     if df.empty:
-        return pd.DataFrame(), "", notes
+        return pd.DataFrame(), "", notes, df
+    # an arm recorded before and after symmetric arms got their label is one run, not two seeds
+    df = df.assign(protocol=protocol(df)).drop_duplicates(["first", "second", "protocol", "seed", "run_id"])
+    if df["protocol"].nunique() > 1:
+        other = df[df["protocol"] != "one-branch"]
+        notes.append(f"{len(other)} symmetric run(s) left out of this one-branch grid: run the symmetric "
+                     "variant into its own --results directory to see it")
+        df = df[df["protocol"] == "one-branch"]
     metric = common.metric_for(df)
     s = common.summary(df, ["first", "second"], metric)
     grid = s.pivot(index="first", columns="second", values="mean")
     rows = [o for o in OPERATORS if o in grid.index]
     cols = [o for o in OPERATORS if o in grid.columns]
     grid = grid.loc[rows, cols].astype(float)
-    grid["row mean"] = grid[cols].mean(axis=1)
-    return grid, metric, notes
+    grid["row mean"] = grid[cols].mean(axis=1, skipna=False)  # a mean over part of a row is no row mean
+    return grid, metric, notes, df
 
 
 def claims(grid: pd.DataFrame) -> list[common.Claim]:
@@ -46,16 +63,14 @@ def claims(grid: pd.DataFrame) -> list[common.Claim]:
            common.greater(off.mean(), diag.mean(), "mean over compositions", "mean over single operators")]
     if {"crop", "color"} <= set(ops):
         pair = max(grid.loc["crop", "color"], grid.loc["color", "crop"])
-        rest = off.drop(["crop then color", "color then crop"])
-        if rest.empty:
-            rest = diag
+        rest = pd.concat([off.drop(["crop then color", "color then crop"]), diag])
         out.append(common.greater(pair, rest.max(), "crop + colour (either order)", "every other cell"))
     return out
 
 
 def make(results_dir: str | Path) -> list[Path]:
     out = Path(results_dir)
-    grid, metric, notes = table(results_dir)
+    grid, metric, notes, df = table(results_dir)
     for note in notes:
         print(note, file=sys.stderr)
     if grid.empty:
@@ -68,9 +83,7 @@ def make(results_dir: str | Path) -> list[Path]:
     ax.axvline(len(grid.columns) - 1, color="white", lw=6)  # sets the row-mean column apart
     ax.set_xlabel("2nd transformation")
     ax.set_ylabel("1st transformation")
-    df, _ = common.load(results_dir, STUDY)
-    both = (df.get("config.augment.view2", pd.Series(dtype=str)).dropna() != "[]").any()
-    ax.set_title("Figure 5 (symmetric: both branches transformed)" if both
+    ax.set_title("Figure 5 (symmetric: both branches transformed)" if (df["protocol"] == "symmetric").all()
                  else "Figure 5: one branch transformed, the other identity")
     paths = common.save_figure(fig, out, "figure5")
     # mean ± std over seeds; missing or diverged cells say so (the heatmap leaves them blank)
@@ -79,6 +92,9 @@ def make(results_dir: str | Path) -> list[Path]:
     for a in shown.index:
         for b in shown.columns.drop("row mean"):
             shown.loc[a, b] = common.cell(common.lookup(s, first=a, second=b))
+        measured = grid.loc[a].drop("row mean").dropna()
+        if len(measured) and len(measured) < len(grid.columns) - 1:  # partial row: say over what
+            shown.loc[a, "row mean"] = f"{measured.mean():.1f} ({len(measured)} of {len(grid.columns) - 1})"
     shown = shown.reset_index().rename(columns={"first": "1st \\ 2nd"})
     paths += common.write_table(shown, out, "figure5", f"Figure 5, {metric} (%), mean ± std over seeds")
     return paths + common.write_report(out, STUDY, "Figure 5", metric, claims(grid), None, notes)

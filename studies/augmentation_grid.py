@@ -64,4 +64,6 @@ def arms(preset: str = "tiny", data_root: str = "", operators=OPERATORS,
         raise ValueError("--symmetric at the imagenet preset: streamed images need a crop first in each view, "
                          "which most cells lack; use the one-branch protocol (no --symmetric)")
     base = baseline(preset, data_root)
-    return [({"first": a, "second": b}, cell(base, a, b, symmetric)) for a in operators for b in operators]
+    # symmetric cells are other cells than the one-branch ones: a store never mixes them up
+    protocol = {"protocol": "symmetric"} if symmetric else {}
+    return [({"first": a, "second": b, **protocol}, cell(base, a, b, symmetric)) for a in operators for b in operators]

@@ -103,6 +103,55 @@ def test_figure5_table_gives_mean_and_std_over_seeds(tmp_path):
     assert f"{values.mean():.1f} ± {values.std():.1f}" in (tmp_path / "figure5.md").read_text()
 
 
+def test_figure5_row_mean_waits_for_its_row_and_says_over_what_otherwise(tmp_path):
+    from analysis import augmentation_grid
+
+    fake_store(tmp_path, "augmentation_grid", skip=1)  # rotate then rotate not run
+    grid, _, _, df = augmentation_grid.table(tmp_path)
+    assert pd.isna(grid.loc["rotate", "row mean"]) and grid.loc["crop"].notna().all()
+    augmentation_grid.make(tmp_path)
+    rotate = df[(df["first"] == "rotate") & (df["second"] != "rotate")]["linear_acc"]
+    assert f"{rotate.mean():.1f} (6 of 7)" in (tmp_path / "figure5.md").read_text()
+
+
+def test_figure5_keeps_the_protocols_apart(tmp_path):
+    from analysis import augmentation_grid
+
+    ops = ("crop", "color")
+    one = fake_store(tmp_path, "augmentation_grid", operators=ops)
+    sym = fake_store(tmp_path, "augmentation_grid", operators=ops, symmetric=True)
+    assert {e["config"].run_id for e in one}.isdisjoint(e["config"].run_id for e in sym)
+    grid, _, notes, df = augmentation_grid.table(tmp_path)  # both in one store: the one-branch grid
+    assert set(df["run_id"]) == {e["config"].run_id for e in one} and len(df) == 4
+    assert any("4 symmetric run(s) left out" in n for n in notes)
+    alone = tmp_path / "symmetric"
+    fake_store(alone, "augmentation_grid", operators=ops, symmetric=True)
+    _, _, notes, df = augmentation_grid.table(alone)
+    assert set(df["protocol"]) == {"symmetric"} and not notes
+
+
+def test_figure5_crop_and_colour_must_beat_single_operators_too():
+    from analysis import augmentation_grid
+
+    grid = pd.DataFrame([[20.0, 40.0, 10.0], [41.0, 30.0, 12.0], [11.0, 13.0, 60.0]],
+                        index=["crop", "color", "blur"], columns=["crop", "color", "blur"])
+    claim = augmentation_grid.claims(grid.assign(**{"row mean": grid.mean(axis=1)}))[-1]
+    assert claim.text.startswith("crop + colour") and claim.passed is False and "41.0 vs 60.0" in claim.detail
+
+
+def test_figure8_claims_keep_the_papers_margins():
+    from analysis import projection_head
+
+    nums = pd.DataFrame([("none", None, 60.0, 60.0), ("linear", 128, 63.0, 58.0), ("nonlinear", 128, 66.0, 59.0),
+                         ("nonlinear", 64, 65.5, 58.5)], columns=["head", "out_dim", "h", "z"])
+    c = {x.text: x for x in projection_head.claims(nums)}
+    assert c["nonlinear head (best dim), on h > linear head (best dim)"].passed is True
+    assert c["nonlinear head (best dim) > no head by more than 10 points"].passed is False  # +6 only
+    assert c["linear head (best dim) > no head"].passed is True
+    h_z = c["nonlinear head: mean accuracy on h > on z = g(h) by more than 10 points"]
+    assert h_z.passed is False and "65.8 vs 58.8 (+7.0)" in h_z.detail
+
+
 def test_spearman_is_rank_correlation():
     assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
     assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
