@@ -137,6 +137,21 @@ def describe(cfg, labels: dict | None = None) -> str:
     return f"view1={names(cfg.augment.view1)} view2={names(cfg.augment.view2)} seed={cfg.seed}"
 
 
+def cores() -> int:
+    """The CPUs this process may run on (its affinity mask: a cgroup, taskset or SLURM allocation), not
+    the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads_for(cfg, workers: int) -> int:
+    """A run's CPU threads beside workers - 1 others: its own train.threads (--set train.threads=N)
+    where set, else an even share of the cores."""
+    return cfg.train.threads or max(1, cores() // workers)
+
+
 def launch_local(configs, results: str, res: Resources = Resources(), labels: dict | None = None) -> list[dict]:
     """Runs one after another, or in `res.workers` processes sharing the CPU threads evenly."""
     if res.workers <= 1:
@@ -145,10 +160,9 @@ def launch_local(configs, results: str, res: Resources = Resources(), labels: di
             print(f"[{i + 1}/{len(configs)}] {cfg.run_id} {describe(cfg, labels)}", file=sys.stderr, flush=True)
             out.append(execute(cfg, results))
         return out
-    threads = max(1, (os.cpu_count() or 1) // res.workers)
     out = []
     with ProcessPoolExecutor(res.workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(execute, cfg, results, threads): cfg for cfg in configs}
+        futures = {pool.submit(execute, cfg, results, threads_for(cfg, res.workers)): cfg for cfg in configs}
         for f in as_completed(futures):
             try:
                 out.append(f.result())

@@ -19,7 +19,7 @@ from pathlib import Path
 from simclr.checkpoint import CHECKPOINT
 from simclr.config import from_dict, to_dict
 from simclr.store import atomic_write_bytes
-from studies.launch import Resources, execute, stored_outcome, unfinished
+from studies.launch import Resources, cores, execute, stored_outcome, unfinished
 
 PASSED_ENV = ("SIMCLR_FAULT",)  # set on the driver, seen by every trial wherever it runs
 
@@ -84,7 +84,7 @@ def init_ray(address: str = "", cpus: int | None = None) -> bool:
     if address:
         ray.init(address=address, logging_level="warning")
     else:  # a small object store: runs exchange no tensors through Ray, only the file store
-        ray.init(address="local", num_cpus=cpus or os.cpu_count(), include_dashboard=False,
+        ray.init(address="local", num_cpus=cpus or cores(), include_dashboard=False,
                  logging_level="warning",
                  object_store_memory=256 * 1024 ** 2)
     return True

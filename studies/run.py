@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studi
 from simclr.config import HASH_VERSION, ConfigError, total_steps  # noqa: E402
 from simclr.store import StoreError, check_writable, migrate, verify  # noqa: E402
 from studies import common  # noqa: E402
-from studies.launch import LAUNCHERS, Resources, describe, launch  # noqa: E402
+from studies.launch import LAUNCHERS, Resources, cores, describe, launch  # noqa: E402
 from studies.presets import baseline  # noqa: E402
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
@@ -69,11 +69,17 @@ def train_flops_per_image(cfg) -> float:
     return 3.0 * counter.get_total_flops()
 
 
-def dry_run(configs, num_train: int | None, throughput: float, labels: dict | None = None,
+# images/s of one run of a preset's baseline, measured (benchmarks/throughput.py, 2-core CPU); the
+# GPU presets have no default: their hours need the user's --throughput (benchmarks/gpu.sh measures it)
+MEASURED_THROUGHPUT = {"tiny": 980.0, "cpu": 980.0}
+
+
+def dry_run(configs, num_train: int | None, throughput: float | None, labels: dict | None = None,
             reference=None, at_once: int = 1, where: str = "one after another") -> None:
     """Print each run and the study's cost. `throughput` is images/s of one run of the `reference`
     config (the preset's baseline) on the resources it gets; other encoders are costed by their FLOPs
-    relative to it. `at_once` runs in parallel give the wall-clock estimate."""
+    relative to it (no throughput: images and FLOPs only). `at_once` runs in parallel give the
+    wall-clock estimate."""
     flops, images, hours = 0.0, 0, []
     per_image: dict[tuple, float] = {}
 
@@ -83,16 +89,21 @@ def dry_run(configs, num_train: int | None, throughput: float, labels: dict | No
             per_image[key] = train_flops_per_image(cfg)
         return per_image[key]
 
-    rate = throughput * cost(reference or configs[0])  # FLOP/s
     for cfg in configs:
         n = num_train or cfg.data.num_train
         steps = total_steps(cfg, n)
         images += steps * cfg.train.batch_size
         flops += steps * cfg.train.batch_size * cost(cfg)
-        hours.append(steps * cfg.train.batch_size * cost(cfg) / (throughput * cost(reference or configs[0])) / 3600)
+        hours.append(steps * cfg.train.batch_size * cost(cfg))
         print(f"{cfg.run_id}  steps={steps}  {describe(cfg, labels)}")
-    print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP; "
-          f"at {throughput:,.0f} images/s of the preset's baseline encoder ({rate / 1e12:.2f} TFLOP/s): "
+    print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP", end="")
+    if not throughput:
+        print("; for hours pass --throughput, the images/s of one run of this preset's baseline on your "
+              "hardware (benchmarks/throughput.py or benchmarks/gpu.sh measures it)")
+        return
+    rate = throughput * cost(reference or configs[0])  # FLOP/s
+    hours = [f / rate / 3600 for f in hours]
+    print(f"; at {throughput:,.0f} images/s of the preset's baseline encoder ({rate / 1e12:.2f} TFLOP/s): "
           f"{flops / rate / 3600:,.2f} hours of pretraining (evaluations not counted: fine-tuning, "
           "transfer and probes add to it)")
     if at_once > 1:  # the longest run bounds the wall clock however many run at once
@@ -127,7 +138,7 @@ def parallel_runs(args, runs: int) -> tuple[int, str]:
     if args.launcher == "slurm":
         cap = args.array_parallelism or runs
         return cap, f"SLURM array (--array-parallelism {args.array_parallelism or 'none'})"
-    cpus = (args.cpus_per_node or os.cpu_count() or 1) * (args.nodes if args.launcher == "ray-slurm" else 1)
+    cpus = (args.cpus_per_node or cores()) * (args.nodes if args.launcher == "ray-slurm" else 1)
     return max(1, cpus // args.cpus_per_run), f"Ray with {cpus} CPUs at --cpus-per-run {args.cpus_per_run}"
 
 
@@ -247,10 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--symmetric", action="store_true", help="augmentation_grid: ops on both branches")
     ap.add_argument("--grid", default="", help="loss_functions: small | full tuning grid (default by preset)")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
-    ap.add_argument("--throughput", type=float, default=980.0,
+    ap.add_argument("--throughput", type=float, default=None,
                     help="--dry-run: images/s of one run of the preset's baseline on the resources it gets "
-                         "(980: the tiny and cpu presets on a 2-core CPU, measured; benchmarks/throughput.py "
-                         "measures yours); other encoders are scaled by their FLOPs")
+                         "(default 980 for the tiny and cpu presets: a 2-core CPU, measured; none for the GPU "
+                         "presets; benchmarks/throughput.py measures yours); other encoders are scaled by "
+                         "their FLOPs")
     args = ap.parse_args(argv)
     problems = check_args(args)
     if problems:
@@ -273,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.status:
         return print_status(configs, results)
     if args.dry_run:
-        dry_run(configs, TRAIN_SIZES.get(configs[0].data.name), args.throughput, cell_labels(entries),
+        dry_run(configs, TRAIN_SIZES.get(configs[0].data.name),
+                args.throughput or MEASURED_THROUGHPUT.get(args.preset), cell_labels(entries),
                 baseline(args.preset, args.data_root), *parallel_runs(args, len(configs)))
         return 0
     try:  # nothing runs until the store, the data and every config have passed

@@ -299,3 +299,15 @@ def test_two_task_torch_distributed_run_through_submitit(tmp_path, slurm):
     simclr.run(cfg, tmp_path / "one")
     loss = lambda d: [r["loss"] for r in logs(d / cfg.run_id) if "event" not in r]
     assert loss(tmp_path / "two") == pytest.approx(loss(tmp_path / "one"), rel=2e-3)
+
+
+def test_local_workers_share_the_allowed_cores_unless_a_run_sets_its_threads(monkeypatch):
+    from simclr.config import replace
+    from studies import launch
+    from studies.presets import baseline
+
+    assert launch.cores() == len(os.sched_getaffinity(0))  # the affinity mask, not the machine's count
+    monkeypatch.setattr(launch, "cores", lambda: 8)
+    cfg = baseline("tiny", "")
+    assert launch.threads_for(cfg, 2) == 4 and launch.threads_for(cfg, 3) == 2 and launch.threads_for(cfg, 16) == 1
+    assert launch.threads_for(replace(cfg, **{"train.threads": 1}), 2) == 1

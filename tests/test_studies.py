@@ -226,6 +226,12 @@ def test_dry_run_prints_runs_and_cost(capsys):
     out = capsys.readouterr().out
     assert out.count("steps=400") == 49 and "49 runs" in out and "TFLOP" in out and "hours" in out
     assert "first=crop, second=color, seed=0" in out
+    # a GPU preset has no measured default throughput: images and FLOPs, and how to get hours
+    assert main(["temperature", "--preset", "imagenet", "--data-root", "/d", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "TFLOP; for hours pass --throughput" in out and "hours of pretraining" not in out
+    assert main(["temperature", "--preset", "imagenet", "--data-root", "/d", "--dry-run", "--throughput", "2500"]) == 0
+    assert "at 2,500 images/s" in capsys.readouterr().out
 
 
 def test_unknown_study_bad_set_and_bad_options(capsys):
