@@ -3,7 +3,9 @@
 python analysis/make_all.py [--results results]
 
 Walks <results>/<study>/<preset>/ (and any other folder holding a study.json under <results>), runs the
-study's analysis on each, and writes <results>/agreement.md: one line per claim of every study found.
+study's analysis on each, and writes <results>/agreement.md: one line per claim of every study found,
+its Spearman correlation with the paper's cells where the paper gives numbers, and the studies with
+no store. (Figure 6 needs the data, not a store: analysis/figure6.py makes it.)
 """
 from __future__ import annotations
 
@@ -47,9 +49,19 @@ def make_all(results: str | Path) -> list[Path]:
         written += paths
         report = store / "agreement.json"
         if report in paths:
-            for c in json.loads(report.read_text())["claims"]:
+            rep = json.loads(report.read_text())
+            for c in rep["claims"]:
                 summary.append(f"| {name} | {store.relative_to(results)} | {c['text']} | {MARK[c['passed']]} "
                                f"| {c['detail']} |")
+            if rep.get("spearman_cells") is not None:
+                rho = "n/a" if rep["spearman"] is None else f"{rep['spearman']:+.2f}"
+                summary.append(f"| {name} | {store.relative_to(results)} | Spearman rank correlation with the "
+                               f"paper's cells | - | {rho} over {rep['spearman_cells']} cells |")
+    found = {read_manifest(s)["study"] for s in stores}
+    absent = [n for n in STUDIES if n not in found]
+    if absent:
+        summary += ["", "## Studies with no stored results", ""]
+        summary += [f"- {n}: `python studies/run.py {n} --results {results}/{n}/<preset>`" for n in absent]
     out = results / "agreement.md"
     out.write_text("\n".join(summary) + "\n")
     return written + [out]

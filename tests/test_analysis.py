@@ -176,6 +176,10 @@ def test_make_all_regenerates_every_store_and_one_summary(tmp_path):
     assert (tmp_path / "temperature" / "tiny" / "table5.md") in paths
     assert (tmp_path / "color_strength" / "tiny" / "table1.png") in paths
     assert "| temperature | temperature/tiny |" in summary and "| color_strength | color_strength/tiny |" in summary
+    rho = json.loads((tmp_path / "temperature" / "tiny" / "agreement.json").read_text())["spearman"]
+    assert f"| temperature | temperature/tiny | Spearman rank correlation with the paper's cells | - | {rho:+.2f} over 6 cells |" in summary
+    assert "## Studies with no stored results" in summary and "- projection_head: `python studies/run.py projection_head" in summary
+    assert "- temperature:" not in summary
     assert make_all(tmp_path / "nothing") == []
 
 
