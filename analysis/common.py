@@ -113,8 +113,19 @@ def cell(row: dict, scale: float = 1.0) -> str:
     return f"{mean:.1f}" if row.get("n", 1) <= 1 or _isna(std) else f"{mean:.1f} ± {std:.1f}"
 
 
+class Mean(float):
+    """A cell's mean over seeds that remembers its std and n, so a claim can weigh the seeds' spread."""
+
+    def __new__(cls, value: float, std: float = float("nan"), n: int = 1):
+        self = super().__new__(cls, value)
+        self.std, self.n = std, n
+        return self
+
+
 def mean(row: dict) -> float:
-    return row.get("mean", float("nan")) if row else float("nan")
+    if not row:
+        return float("nan")
+    return Mean(row.get("mean", float("nan")), row.get("std", float("nan")), int(row.get("n", 1) or 0))
 
 
 def spearman(ours, paper) -> tuple[float, int]:
@@ -130,11 +141,24 @@ def spearman(ours, paper) -> tuple[float, int]:
 NOISE = 1.0
 
 
+def _tolerance(a: float, b: float) -> tuple[float, str]:
+    """How close to its threshold a difference of two cells stays undecided: NOISE, or where both
+    cells have several seeds and they spread more, two standard errors of the difference (unpaired,
+    so cautious where the seed moves all cells together)."""
+    sa, sb = getattr(a, "std", float("nan")), getattr(b, "std", float("nan"))
+    na, nb = getattr(a, "n", 1), getattr(b, "n", 1)
+    if na < 2 or nb < 2 or _isna(sa) or _isna(sb):
+        return NOISE, f"{NOISE:g} point"
+    two_se = 2 * math.sqrt(sa ** 2 / na + sb ** 2 / nb)
+    return (two_se, f"two standard errors ({two_se:.1f}) over seeds") if two_se > NOISE else (NOISE, f"{NOISE:g} point")
+
+
 def _decide(diff: float, a: float, b: float, text: str) -> Claim:
-    """diff = how far the claim clears its threshold; undecided within NOISE of it."""
+    """diff = how far the claim clears its threshold; undecided within the tolerance of it."""
     numbers = f"{a:.1f} vs {b:.1f} ({a - b:+.1f})"
-    if abs(diff) < NOISE:
-        return Claim(text, None, f"{numbers}: within {NOISE:g} point of the threshold, not told apart")
+    tol, what = _tolerance(a, b)
+    if abs(diff) < tol:
+        return Claim(text, None, f"{numbers}: within {what} of the threshold, not told apart")
     return Claim(text, bool(diff > 0), numbers)
 
 

@@ -166,6 +166,13 @@ def test_greater_claim_passes_fails_and_waits():
     assert common.greater(60.0, 59.5, "a", "b").passed is None  # within one-seed noise: not told apart
     assert common.at_least(50.0, 52.0, "a >= b").passed is False and common.at_least(50.0, 50.5, "x").passed is None
     assert common.greater(float("nan"), 50.0, "a", "b").passed is None
+    # several seeds: a difference within two standard errors (here 2 * sqrt(25/3 + 25/3) = 8.2) is undecided
+    spread = common.greater(common.Mean(60.0, 5.0, 3), common.Mean(55.0, 5.0, 3), "a", "b")
+    assert spread.passed is None and "two standard errors (8.2)" in spread.detail
+    assert common.greater(common.Mean(60.0, 0.5, 3), common.Mean(55.0, 0.5, 3), "a", "b").passed is True
+    assert common.greater(common.Mean(60.0, 5.0, 1), 55.0, "a", "b").passed is True  # one seed: NOISE only
+    row = {"mean": 61.0, "std": 2.0, "n": 3}
+    assert common.mean(row) == 61.0 and (common.mean(row).std, common.mean(row).n) == (2.0, 3)
 
 
 def test_make_all_regenerates_every_store_and_one_summary(tmp_path):
