@@ -51,6 +51,7 @@ def _load(results_dir: Path, study: str) -> tuple[pd.DataFrame, list[str]]:
     stored = stored.drop(columns=[c for c in arms.columns if c in stored.columns and c != "run_id"])
     df = arms.merge(stored, on="run_id", how="left") if not stored.empty else arms.assign(status=None)
     df["status"] = df["status"].fillna("missing")
+    df["collapsed"] = collapsed(df)
     notes = []
     labels = [c for c in arms.columns if c not in ("seed", "run_id")]
     for status, hint in (("missing", "not run yet: rerun the study"),
@@ -59,10 +60,26 @@ def _load(results_dir: Path, study: str) -> tuple[pd.DataFrame, list[str]]:
                          ("diverged", "diverged (non-finite loss): reported as such, not as a number")):
         sub = df[df["status"] == status].drop_duplicates("run_id")
         if len(sub):
-            cells = "; ".join(describe(r, labels) for _, r in sub.head(8).iterrows())
-            more = f" and {len(sub) - 8} more" if len(sub) > 8 else ""
-            notes.append(f"{len(sub)} run(s) {hint}: {cells}{more}")
+            notes.append(f"{len(sub)} run(s) {hint}: {_cells(sub, labels)}")
+    sub = df[df["collapsed"]].drop_duplicates("run_id")
+    if len(sub):
+        notes.append(f"{len(sub)} run(s) collapsed (contrastive accuracy at chance: every view looks alike "
+                     f"to the loss; their numbers stand in the tables, marked): {_cells(sub, labels)}")
     return df, notes
+
+
+def _cells(sub: pd.DataFrame, labels: list[str]) -> str:
+    more = f" and {len(sub) - 8} more" if len(sub) > 8 else ""
+    return "; ".join(describe(r, labels) for _, r in sub.head(8).iterrows()) + more
+
+
+def collapsed(df: pd.DataFrame) -> pd.Series:
+    """Completed SimCLR runs whose contrastive accuracy ended at chance (at most twice 1 / (2N - 1),
+    N the batch): the representation collapsed, whatever its probe reads (chance, usually)."""
+    if "train_contrastive_acc" not in df or "config.train.batch_size" not in df:
+        return pd.Series(False, index=df.index)
+    chance = 1.0 / (2 * pd.to_numeric(df["config.train.batch_size"], errors="coerce") - 1)
+    return (df["status"] == DONE) & (pd.to_numeric(df["train_contrastive_acc"], errors="coerce") <= 2 * chance)
 
 
 def describe(row, labels) -> str:
@@ -93,8 +110,9 @@ def summary(df: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
         state = "" if len(values) else ("diverged" if (g["status"] == "diverged").any()
                                         else g["status"].mode().iloc[0] if len(done) == 0 else "not measured")
         rows.append({**dict(zip(by, key)), "mean": values.mean() if len(values) else float("nan"),
-                     "std": values.std() if len(values) > 1 else float("nan"), "n": len(values), "state": state})
-    return pd.DataFrame(rows, columns=by + ["mean", "std", "n", "state"])
+                     "std": values.std() if len(values) > 1 else float("nan"), "n": len(values), "state": state,
+                     "collapsed": int(done["collapsed"].sum()) if "collapsed" in done else 0})
+    return pd.DataFrame(rows, columns=by + ["mean", "std", "n", "state", "collapsed"])
 
 
 def lookup(s: pd.DataFrame, **labels) -> dict:
@@ -110,7 +128,9 @@ def cell(row: dict, scale: float = 1.0) -> str:
     if not row or _isna(row.get("mean")):
         return (row or {}).get("state") or "-"
     mean, std = row["mean"] * scale, row.get("std", float("nan")) * scale
-    return f"{mean:.1f}" if row.get("n", 1) <= 1 or _isna(std) else f"{mean:.1f} ± {std:.1f}"
+    text = f"{mean:.1f}" if row.get("n", 1) <= 1 or _isna(std) else f"{mean:.1f} ± {std:.1f}"
+    k = row.get("collapsed") or 0
+    return text + (" (collapsed)" if k and k == row.get("n") else f" ({k} of {row['n']} seeds collapsed)" if k else "")
 
 
 class Mean(float):

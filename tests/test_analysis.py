@@ -152,6 +152,22 @@ def test_figure8_claims_keep_the_papers_margins():
     assert h_z.passed is False and "65.8 vs 58.8 (+7.0)" in h_z.detail
 
 
+def test_a_collapsed_run_is_marked_and_named(tmp_path):
+    from analysis import temperature
+
+    entries = fake_store(tmp_path, "temperature")
+    run = next(e["config"] for e in entries if e["config"].loss.temperature == 0.05)
+    path = tmp_path / run.run_id / "metrics.json"
+    m = json.loads(path.read_text())
+    m["train_contrastive_acc"] = 1.0 / (2 * run.train.batch_size - 1)  # the positive found at chance
+    path.write_text(json.dumps(m))
+    temperature.make(tmp_path)
+    table = (tmp_path / "table5.md").read_text()
+    assert table.count("(collapsed)") == 3  # entropy, contrastive accuracy, top-1 of that one row
+    notes = json.loads((tmp_path / "agreement.json").read_text())["notes"]
+    assert any(n.startswith("1 run(s) collapsed") and "t=0.05" in n for n in notes)
+
+
 def test_spearman_is_rank_correlation():
     assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
     assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
