@@ -245,9 +245,11 @@ def save_figure(fig, out: Path, name: str) -> list[Path]:
 
 
 def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: list[Claim],
-                 correlation: tuple[float, int] | None, notes: list[str], extra: str = "") -> list[Path]:
+                 correlation: tuple[float, int] | None, notes: list[str], extra: str = "",
+                 correlated: str = "cells") -> list[Path]:
     """agreement.md and agreement.json: each claim pass / fail / undecided with its numbers, and the
-    Spearman correlation of our cells with the paper's where the paper gives numbers."""
+    Spearman correlation of our cells (or of what `correlated` names) with the paper's where the paper
+    gives numbers."""
     mark = {True: "pass", False: "FAIL", None: "undecided"}
     lines = [f"# Agreement with the paper: {study} ({paper_ref})", "",
              f"Our metric: {metric} (final model, mean over seeds). The paper's numbers are ImageNet results "
@@ -257,8 +259,8 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
     lines += [f"| {c.text} | {mark[c.passed]} | {c.detail} |" for c in claims]
     if correlation is not None:
         rho, n = correlation
-        lines += ["", f"Spearman rank correlation with the paper's cells: "
-                      f"{'n/a' if _isna(rho) else f'{rho:+.2f}'} over {n} cells."]
+        lines += ["", f"Spearman rank correlation with the paper's {correlated}: "
+                      f"{'n/a' if _isna(rho) else f'{rho:+.2f}'} over {n} {correlated}."]
     if extra:
         lines += ["", extra]
     if notes:
@@ -269,7 +271,8 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
     write_json(paths[1], {"study": study, "paper": paper_ref, "metric": metric,
                           "claims": [asdict(c) for c in claims],
                           "spearman": None if correlation is None or _isna(correlation[0]) else correlation[0],
-                          "spearman_cells": None if correlation is None else correlation[1], "notes": notes})
+                          "spearman_cells": None if correlation is None else correlation[1],
+                          "spearman_of": correlated, "notes": notes})
     return paths
 
 

@@ -168,6 +168,24 @@ def test_a_collapsed_run_is_marked_and_named(tmp_path):
     assert any(n.startswith("1 run(s) collapsed") and "t=0.05" in n for n in notes)
 
 
+def test_spearman_never_ranks_what_trivially_differs(tmp_path):
+    """Table 3 correlates the tasks' h - g(h) gaps (the tasks' chance levels differ); Table 7 ranks cells
+    within a label fraction (10 % beats 1 % everywhere), n/a with two arms a fraction."""
+    from analysis import h_vs_gh, paper, semi_supervised
+
+    fake_store(tmp_path / "h", "h_vs_gh", "cpu")
+    h_vs_gh.make(tmp_path / "h")
+    _, _, cells = h_vs_gh.table(common.load(tmp_path / "h", "h_vs_gh")[0])
+    gaps = [cells[(h_vs_gh.SOURCE[t], t)]["h"] - cells[(h_vs_gh.SOURCE[t], t)]["gh"] for t in paper.TABLE3]
+    rho, n = common.spearman(gaps, [paper.TABLE3[t]["h"] - paper.TABLE3[t]["gh"] for t in paper.TABLE3])
+    report = json.loads((tmp_path / "h" / "agreement.json").read_text())
+    assert (report["spearman"], report["spearman_cells"], report["spearman_of"]) == (rho, n, "tasks' h - g(h) gaps")
+    fake_store(tmp_path / "s", "semi_supervised", "tiny")
+    semi_supervised.make(tmp_path / "s")
+    report = json.loads((tmp_path / "s" / "agreement.json").read_text())
+    assert report["spearman"] is None and report["spearman_cells"] == 4
+
+
 def test_spearman_is_rank_correlation():
     assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
     assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
