@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pandas as pd  # noqa: E402
 
 from analysis import common  # noqa: E402
-from analysis.paper import FIGURE7_ENDPOINTS  # noqa: E402
+from analysis.paper import FIGURE7_ENDPOINTS, SUPERVISED_R50  # noqa: E402
 
 STUDY = "model_size"
 
@@ -41,7 +41,10 @@ def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
         rows.append({"depth": d, "width": f"{w:g}x",
                      "encoder params (M)": f"{p['mean'] / 1e6:.2f}" if p and p["n"] else common.cell(p),
                      **{f"SimCLR length x{L:g}": common.cell(v) for L, v in r.items()},
-                     "supervised": common.cell(sup)})
+                     "supervised": common.cell(sup),
+                     # the paper's numbers exist for ResNet-50 only (SimCLR at 1000 epochs)
+                     "paper SimCLR": f"{FIGURE7_ENDPOINTS[w]:g}" if d == "resnet50" and w in FIGURE7_ENDPOINTS else "-",
+                     "paper supervised": f"{SUPERVISED_R50:g}" if (d, w) == ("resnet50", 1.0) else "-"})
     return pd.DataFrame(rows), cells
 
 
@@ -81,6 +84,10 @@ def plot(cells: dict, lengths: list, metric: str, out: Path) -> list[Path]:
             named.add((d, w))
             ax.annotate(f"{d.replace('resnet', 'R')} {w:g}x", (x, y), textcoords="offset points",
                         xytext=(4, 4), fontsize=7, color=line.get_color())
+    paper = [(c["params"], FIGURE7_ENDPOINTS[w]) for (d, w), c in cells.items()
+             if d == "resnet50" and w in FIGURE7_ENDPOINTS and not pd.isna(c["params"])]
+    if paper:  # at the ResNet-50 widths the study has, where the parameters are known
+        ax.plot(*zip(*sorted(paper)), "k*", ms=10, label="paper: SimCLR R50 (1000 epochs)")
     ax.set_xscale("log")
     ax.margins(x=0.12)
     ax.set_xlabel("encoder parameters")
@@ -101,7 +108,9 @@ def make(results_dir: str | Path) -> list[Path]:
     models, lengths = grid(df)
     tab, cells = table(df, metric)
     paths = common.write_table(tab, out, "figure7", f"Figure 7: encoder depth x width, SimCLR ({metric}, %) "
-                               "at each training length (x the preset's length) and supervised top-1 (%)")
+                               "at each training length (x the preset's length) and supervised top-1 (%); the "
+                               "paper: SimCLR ResNet-50 1x / 2x / 4x " + " / ".join(f"{v:g}" for v in
+                               FIGURE7_ENDPOINTS.values()) + f" (1000 epochs), supervised ResNet-50 {SUPERVISED_R50:g}")
     paths += plot(cells, lengths, metric, out)
     # the paper gives numbers only for ResNet-50 at 1x / 2x / 4x, 1000 epochs
     ends = [w for w in FIGURE7_ENDPOINTS if ("resnet50", w) in cells]

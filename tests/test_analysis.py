@@ -187,6 +187,18 @@ def test_spearman_never_ranks_what_trivially_differs(tmp_path):
     assert report["spearman"] is None and report["spearman_cells"] == 4
 
 
+def test_figure7_stands_beside_the_papers_resnet50_numbers(tmp_path):
+    from analysis import model_size
+
+    fake_store(tmp_path, "model_size", "imagenet")
+    model_size.make(tmp_path)
+    tab = pd.read_csv(tmp_path / "figure7.csv", dtype=str)
+    r50 = tab[tab["depth"] == "resnet50"].set_index("width")
+    assert (r50.loc["1x", "paper SimCLR"], r50.loc["4x", "paper SimCLR"], r50.loc["1x", "paper supervised"]) == \
+        ("69.3", "76.5", "76.5")
+    assert set(tab[tab["depth"] != "resnet50"]["paper SimCLR"]) == {"-"}
+
+
 def test_spearman_is_rank_correlation():
     assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
     assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
