@@ -3,6 +3,7 @@
 tiny     built-in synthetic data, the smallest ResNet, CPU: a run in about 2 minutes on 2 cores
 cpu      CIFAR-10 from an ImageFolder tree (--data-root), the smallest ResNet, bf16: about 8 minutes a run
 cifar10  the paper's appendix B.9: ResNet-50 with the CIFAR stem, batch 1024, LARS, t 0.5, s 0.5, no blur
+         (--set encoder.arch=resnet18: the ResNet-18 of the common CIFAR-10 benchmarks)
 imagenet the paper's ablation setting: ResNet-50, 224 px, batch 4096, LARS 0.3 x B/256, t 0.1, 100 epochs
 """
 from __future__ import annotations
