@@ -15,7 +15,22 @@ import pandas as pd  # noqa: E402
 from analysis import common  # noqa: E402
 
 STUDY = "projection_head"
-HEADS = ("none", "linear", "nonlinear", "nonlinear (3 layers)")
+
+
+def layers(head: str) -> int:
+    """The head's depth from its label: none 0, linear 1, nonlinear 2, "nonlinear (k layers)" k."""
+    named = {"none": 0, "linear": 1, "nonlinear": 2}
+    return named[head] if head in named else int(head.split("(")[1].split()[0])
+
+
+def depth(nums: pd.DataFrame) -> pd.DataFrame:
+    """Head depth 0-4 at the output dim of the deeper heads (SimCLRv2's axis): layers, h, z."""
+    deep = nums[nums["head"].str.contains("layers")]
+    if deep.empty:
+        return pd.DataFrame(columns=["layers", "h", "z"])
+    dim = deep["out_dim"].iloc[0]
+    at = nums[(nums["head"] == "none") | (nums["out_dim"] == dim)]
+    return at.assign(layers=at["head"].map(layers)).sort_values("layers")[["layers", "h", "z"]]
 
 
 def table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -57,7 +72,7 @@ def claims(nums: pd.DataFrame) -> list[common.Claim]:
 def plot(nums: pd.DataFrame, metric: str, out: Path) -> list[Path]:
     import seaborn as sns
 
-    fig, axes = common.figure(1, 2, size=(5.5, 3.8))
+    fig, axes = common.figure(1, 3, size=(5.5, 3.8))
     sized = nums[nums["head"].isin(["linear", "nonlinear"])].copy()
     sized["dim(z)"] = sized["out_dim"].astype(int)
     for ax, rep in zip(axes[0], ("h", "z")):
@@ -68,6 +83,14 @@ def plot(nums: pd.DataFrame, metric: str, out: Path) -> list[Path]:
         ax.set_ylabel(f"{metric} on {'h' if rep == 'h' else 'z = g(h)'} (%)")
         ax.set_title(f"Figure 8: evaluated on {'h' if rep == 'h' else 'z = g(h)'}")
         ax.legend()
+    ax, d = axes[0][2], depth(nums)
+    for rep, style in (("h", "o-"), ("z", "s--")):
+        ax.plot(d["layers"], d[rep], style, label=f"on {'h' if rep == 'h' else 'z = g(h)'}")
+    ax.set_xlabel("head layers (0: none)")
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_title("Head depth (SimCLRv2: 3 layers)")
+    ax.set_xticks(range(5))
+    ax.legend()
     return common.save_figure(fig, out, "figure8")
 
 
@@ -78,6 +101,11 @@ def make(results_dir: str | Path) -> list[Path]:
     out = Path(results_dir)
     tab, nums, metric = table(df)
     paths = common.write_table(tab, out, "figure8", f"Figure 8: projection heads, {metric} (%) on h and on z")
+    d = depth(nums)
+    shown = tab.loc[d.index, ["on h", "on z = g(h)"]].assign(**{"head layers": d["layers"].astype(int)})  # same rows
+    shown = shown[["head layers", "on h", "on z = g(h)"]]
+    paths += common.write_table(shown, out, "figure8_depth", f"Head depth at one output dim, {metric} (%): 0 is no "
+                                "head, 2 the paper's, 3 SimCLRv2's (which gives no number for this setting)")
     if nums[["h", "z"]].notna().any().any():
         paths += plot(nums, metric, out)
     return paths + common.write_report(out, STUDY, "Figure 8", metric, claims(nums), None, notes,

@@ -2,8 +2,9 @@
 
 Heads: none (z = h), linear (one layer), nonlinear (the paper's: a hidden layer of dim(h) + ReLU, then
 the output layer), each layer followed by BN as the official code does. Output dims of z scale with
-the preset (the paper: 32 to 2048 for a 2048-d h). One more arm, the SimCLRv2 head (3 layers) at the
-preset's output dim. Every run reports linear evaluation on h (linear_acc) and on z (linear_z_acc).
+the preset (the paper: 32 to 2048 for a 2048-d h). Head depth (SimCLRv2, which uses 3 layers): two
+more arms, 3 and 4 layers at the preset's output dim, so that at that dim the depth runs 0 (none) to 4.
+Every run reports linear evaluation on h (linear_acc) and on z (linear_z_acc).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def arms(preset: str = "tiny", data_root: str = "") -> list[tuple[dict, RunConfi
         for dim in OUT_DIMS[preset]:
             cfg = replace(base, **{"head.kind": "linear" if layers == 1 else "mlp", "head.out_dim": dim})
             out.append(({"head": kind, "out_dim": dim, "layers": layers}, cfg))
-    v2 = replace(base, **{"head.kind": "mlp", "head.layers": 3})
-    out.append(({"head": "nonlinear (3 layers)", "out_dim": base.head.out_dim, "layers": 3}, v2))
+    for layers in (3, 4):
+        deep = replace(base, **{"head.kind": "mlp", "head.layers": layers})
+        out.append(({"head": f"nonlinear ({layers} layers)", "out_dim": base.head.out_dim, "layers": layers}, deep))
     return out

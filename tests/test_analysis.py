@@ -199,6 +199,17 @@ def test_figure7_stands_beside_the_papers_resnet50_numbers(tmp_path):
     assert set(tab[tab["depth"] != "resnet50"]["paper SimCLR"]) == {"-"}
 
 
+def test_figure8_head_depth_runs_from_no_head_to_four_layers(tmp_path):
+    from analysis import projection_head
+
+    fake_store(tmp_path, "projection_head")
+    projection_head.make(tmp_path)
+    d = pd.read_csv(tmp_path / "figure8_depth.csv", dtype={"on h": str})
+    df, _ = common.load(tmp_path, "projection_head")
+    three = df[df["head"] == "nonlinear (3 layers)"]["linear_acc"].iloc[0]
+    assert list(d["head layers"]) == [0, 1, 2, 3, 4] and d.loc[3, "on h"] == f"{three:.1f}"
+
+
 def test_spearman_is_rank_correlation():
     assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
     assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)

@@ -19,7 +19,7 @@ COUNTS = {
     "augmentation_grid": {"tiny": 49, "cpu": 49, "cifar10": 49, "imagenet": 49},
     "color_strength": {"tiny": 12, "cpu": 12, "cifar10": 12, "imagenet": 12},
     "model_size": {"tiny": 12, "cpu": 12, "cifar10": 27, "imagenet": 45},
-    "projection_head": {"tiny": 12, "cpu": 12, "cifar10": 16, "imagenet": 16},
+    "projection_head": {"tiny": 13, "cpu": 13, "cifar10": 17, "imagenet": 17},
     "h_vs_gh": {"tiny": 2, "cpu": 2, "cifar10": 2},
     "loss_functions": {"tiny": 18, "cpu": 18, "cifar10": 85, "imagenet": 85},
     "temperature": {"tiny": 6, "cpu": 6, "cifar10": 6, "imagenet": 6},
@@ -84,6 +84,10 @@ def test_studies_set_what_the_paper_varies():
         assert c.loss.semi_hard == lab["loss"].endswith("(sh)")
     heads = load_study("projection_head").arms("tiny")
     assert {c.head.kind for _, c in heads} == {"none", "linear", "mlp"} and all(c.eval.on_z for _, c in heads)
+    base_dim = heads[0][1].head.out_dim
+    depth = sorted(lab["layers"] for lab, c in heads if lab["out_dim"] in (None, base_dim))
+    assert depth == [0, 1, 2, 3, 4]  # the depth sweep at the preset's output dim
+    assert [c.head.layers for lab, c in heads if lab["layers"] >= 2 and lab["out_dim"] == base_dim] == [2, 3, 4]
     gh = load_study("h_vs_gh").arms("tiny")
     assert all(c.head.out_dim == 128 and c.eval.transform_probe for _, c in gh)  # z as wide as h
     assert [o.name for o in gh[1][1].augment.view1][-3:] == ["rotate", "noise", "sobel"]
@@ -140,7 +144,7 @@ def test_tiny_study_end_to_end_and_continues_without_duplicates(tmp_path):
     assert len(run_dirs) == 4
     for name in ("figure5.png", "figure5.pdf", "figure5.md", "figure5.tex", "figure5.csv", "agreement.md"):
         assert (tmp_path / name).exists()
-    grid, metric, notes = fig5.table(tmp_path)
+    grid, metric, notes, _ = fig5.table(tmp_path)
     assert metric == "knn_acc" and list(grid.index) == ["crop", "color"] and not notes
     assert grid.loc["crop", "row mean"] == pytest.approx(grid.loc["crop", ["crop", "color"]].mean())
     mtimes = [(d / "metrics.json").stat().st_mtime_ns for d in run_dirs]
@@ -206,7 +210,8 @@ def test_study_runs_through_the_cli_with_its_evaluations(tmp_path, study):
                 "transfer": {"transfer_synthetic_linear_acc", "transfer_synthetic_finetune_acc"}}[study]
     assert expected <= keys
     report = json.loads((tmp_path / "agreement.json").read_text())
-    assert report["study"] == study and report["claims"] and not report["notes"]
+    # nothing missing; a few steps may leave the contrastive task at chance, which the report names
+    assert report["study"] == study and report["claims"] and all("collapsed" in n for n in report["notes"])
 
 
 def test_manifest_records_cells_and_refuses_another_study(tmp_path):
