@@ -246,7 +246,7 @@ def save_figure(fig, out: Path, name: str) -> list[Path]:
 
 def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: list[Claim],
                  correlation: tuple[float, int] | None, notes: list[str], extra: str = "",
-                 correlated: str = "cells") -> list[Path]:
+                 correlated: str = "cells", unit: str = "cells") -> list[Path]:
     """agreement.md and agreement.json: each claim pass / fail / undecided with its numbers, and the
     Spearman correlation of our cells (or of what `correlated` names) with the paper's where the paper
     gives numbers."""
@@ -260,7 +260,7 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
     if correlation is not None:
         rho, n = correlation
         lines += ["", f"Spearman rank correlation with the paper's {correlated}: "
-                      f"{'n/a' if _isna(rho) else f'{rho:+.2f}'} over {n} {correlated}."]
+                      f"{'n/a' if _isna(rho) else f'{rho:+.2f}'} over {n} {unit}."]
     if extra:
         lines += ["", extra]
     if notes:
@@ -272,7 +272,7 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
                           "claims": [asdict(c) for c in claims],
                           "spearman": None if correlation is None or _isna(correlation[0]) else correlation[0],
                           "spearman_cells": None if correlation is None else correlation[1],
-                          "spearman_of": correlated, "notes": notes})
+                          "spearman_of": correlated, "spearman_unit": unit, "notes": notes})
     return paths
 
 

@@ -80,7 +80,7 @@ def make(results_dir: str | Path) -> list[Path]:
     corr = common.spearman([gap(cells[(SOURCE[t], t)]) for t in TABLE3], [gap(TABLE3[t]) for t in TABLE3])
     return paths + common.write_report(out, STUDY, "Table 3", "transformation-probe accuracy (probe_<task>_h / _gh)",
                                        claims(cells), corr, notes, top1(df, common.metric_for(df)),
-                                       correlated="tasks' h - g(h) gaps")
+                                       correlated="per-task h - g(h) gaps", unit="tasks")
 
 
 if __name__ == "__main__":

@@ -55,9 +55,9 @@ def make_all(results: str | Path) -> list[Path]:
                                f"| {c['detail']} |")
             if rep.get("spearman_cells") is not None:
                 rho = "n/a" if rep["spearman"] is None else f"{rep['spearman']:+.2f}"
-                of = rep.get("spearman_of", "cells")
+                of, unit = rep.get("spearman_of", "cells"), rep.get("spearman_unit", "cells")
                 summary.append(f"| {name} | {store.relative_to(results)} | Spearman rank correlation with the "
-                               f"paper's {of} | - | {rho} over {rep['spearman_cells']} {of} |")
+                               f"paper's {of} | - | {rho} over {rep['spearman_cells']} {unit} |")
     found = {read_manifest(s)["study"] for s in stores}
     absent = [n for n in STUDIES if n not in found]
     if absent:

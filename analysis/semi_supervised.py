@@ -87,7 +87,7 @@ def make(results_dir: str | Path) -> list[Path]:
     return paths + common.write_report(out, STUDY, "Table 7",
                                        f"finetune_*_acc; top-5 in the table only (frozen encoder: {metric})",
                                        claims(cells), corr, notes, extra,
-                                       correlated="cells within each label fraction (weighted mean)")
+                                       correlated="cells, within each label fraction (their weighted mean)")
 
 
 if __name__ == "__main__":

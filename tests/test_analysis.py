@@ -181,7 +181,8 @@ def test_spearman_never_ranks_what_trivially_differs(tmp_path):
     gaps = [cells[(h_vs_gh.SOURCE[t], t)]["h"] - cells[(h_vs_gh.SOURCE[t], t)]["gh"] for t in paper.TABLE3]
     rho, n = common.spearman(gaps, [paper.TABLE3[t]["h"] - paper.TABLE3[t]["gh"] for t in paper.TABLE3])
     report = json.loads((tmp_path / "h" / "agreement.json").read_text())
-    assert (report["spearman"], report["spearman_cells"], report["spearman_of"]) == (rho, n, "tasks' h - g(h) gaps")
+    assert (report["spearman"], report["spearman_cells"], report["spearman_of"]) == (rho, n, "per-task h - g(h) gaps")
+    assert f"gaps: {rho:+.2f} over 4 tasks." in (tmp_path / "h" / "agreement.md").read_text()
     fake_store(tmp_path / "s", "semi_supervised", "tiny")
     semi_supervised.make(tmp_path / "s")
     report = json.loads((tmp_path / "s" / "agreement.json").read_text())
