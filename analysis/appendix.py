@@ -119,8 +119,9 @@ def make(results_dir: str | Path) -> list[Path]:
     gbn, gbn_claim = global_bn_table(df, metric)
     paths += common.write_table(gbn, out, "appendix_global_bn", f"Global vs per-device BN ({metric}, %; "
                                 "per-device BN emulated in one process, train.bn_groups); the paper gives no numbers")
-    grid = df[df["ablation"] == "temperature_batch"]
-    epochs = pd.to_numeric(grid.get("config.train.epochs", pd.Series(dtype=float)), errors="coerce").min()
+    # the epochs the runs trained (metrics), not the config's: a --set train.steps override wins over it
+    grid = df[(df["ablation"] == "temperature_batch") & (df["status"] == common.DONE)]
+    epochs = pd.to_numeric(grid.get("epochs", pd.Series(dtype=float)), errors="coerce").min()
     tb_paths, tb = temperature_batch(part(df, "temperature_batch", ["t", "batch"], metric), out, metric, epochs)
     claims = [common.greater(f["with flip"], f["without flip"], "with flip", "without flip"),
               common.greater(b["with blur"], b["without blur"], "with blur", "without blur"),

@@ -24,6 +24,8 @@ def protocol(df: pd.DataFrame) -> pd.Series:
     """Each row's protocol: its label (symmetric arms carry one), else its stored config (view2 empty:
     one branch), else the study's default, one-branch."""
     label = df["protocol"] if "protocol" in df else pd.Series(None, index=df.index, dtype=object)
+    # an arm recorded before the label existed takes the label of the same run recorded since
+    label = label.where(label.notna(), df["run_id"].map(label.groupby(df["run_id"]).first()))
     view2 = df.get("config.augment.view2", pd.Series(None, index=df.index, dtype=object))
     stored = view2.map(lambda v: None if common._isna(v) else "one-branch" if v == "[]" else "symmetric")
     return label.where(label.notna(), stored).fillna("one-branch")
@@ -106,7 +108,9 @@ def make(results_dir: str | Path) -> list[Path]:
         for b in shown.columns.drop("row mean"):
             shown.loc[a, b] = common.cell(common.lookup(s, first=a, second=b))
         measured = grid.loc[a].drop("row mean").dropna()
-        if len(measured) and len(measured) < len(grid.columns) - 1:  # partial row: say over what
+        if measured.empty:
+            shown.loc[a, "row mean"] = "-"
+        elif len(measured) < len(grid.columns) - 1:  # partial row: say over what
             shown.loc[a, "row mean"] = f"{measured.mean():.1f} ({len(measured)} of {len(grid.columns) - 1})"
     shown = shown.reset_index().rename(columns={"first": "1st \\ 2nd"})
     paths += common.write_table(shown, out, "figure5", f"Figure 5, {metric} (%), mean ± std over seeds")

@@ -74,11 +74,14 @@ def _cells(sub: pd.DataFrame, labels: list[str]) -> str:
 
 
 def collapsed(df: pd.DataFrame) -> pd.Series:
-    """Completed SimCLR runs whose contrastive accuracy ended at chance (at most twice 1 / (2N - 1),
-    N the batch): the representation collapsed, whatever its probe reads (chance, usually)."""
+    """Completed SimCLR runs whose contrastive accuracy ended at chance (at most twice chance: 1 over
+    the 2N - 1 candidates, or N with negatives from the other view only, N the batch): the
+    representation collapsed, whatever its probe reads (chance, usually)."""
     if "train_contrastive_acc" not in df or "config.train.batch_size" not in df:
         return pd.Series(False, index=df.index)
-    chance = 1.0 / (2 * pd.to_numeric(df["config.train.batch_size"], errors="coerce") - 1)
+    n = pd.to_numeric(df["config.train.batch_size"], errors="coerce")
+    other_view = df.get("config.loss.negatives", pd.Series(None, index=df.index)) == "other_view"
+    chance = 1.0 / n.where(other_view, 2 * n - 1)
     return (df["status"] == DONE) & (pd.to_numeric(df["train_contrastive_acc"], errors="coerce") <= 2 * chance)
 
 
@@ -111,7 +114,8 @@ def summary(df: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
                                         else g["status"].mode().iloc[0] if len(done) == 0 else "not measured")
         rows.append({**dict(zip(by, key)), "mean": values.mean() if len(values) else float("nan"),
                      "std": values.std() if len(values) > 1 else float("nan"), "n": len(values), "state": state,
-                     "collapsed": int(done["collapsed"].sum()) if "collapsed" in done else 0})
+                     # among the seeds counted in n: a cell is "collapsed" when all of them are
+                     "collapsed": int(done.loc[values.index, "collapsed"].sum()) if "collapsed" in done else 0})
     return pd.DataFrame(rows, columns=by + ["mean", "std", "n", "state", "collapsed"])
 
 
@@ -164,7 +168,8 @@ NOISE = 1.0
 def _tolerance(a: float, b: float) -> tuple[float, str]:
     """How close to its threshold a difference of two cells stays undecided: NOISE, or where both
     cells have several seeds and they spread more, two standard errors of the difference (unpaired,
-    so cautious where the seed moves all cells together)."""
+    so cautious where the seed moves all cells together). Only cells read through mean() carry their
+    seeds; derived numbers (means over cells, maxima, gaps) are held to NOISE."""
     sa, sb = getattr(a, "std", float("nan")), getattr(b, "std", float("nan"))
     na, nb = getattr(a, "n", 1), getattr(b, "n", 1)
     if na < 2 or nb < 2 or _isna(sa) or _isna(sb):

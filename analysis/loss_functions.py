@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from analysis import common  # noqa: E402
 from analysis.paper import TABLE4  # noqa: E402
-from studies.loss_functions import COLUMNS  # noqa: E402
+from studies.loss_functions import COLUMNS, GRIDS  # noqa: E402
 
 STUDY = "loss_functions"
 PARAM = {"NT-Xent": "t", "NT-Logi.": "t", "Margin": "margin"}
@@ -40,15 +40,19 @@ def table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict, str]:
     return pd.DataFrame(rows), grid, best, metric
 
 
-def unbracketed(df: pd.DataFrame, metric: str) -> list[str]:
-    """The losses whose best cell sits at the grid's lowest or highest learning rate."""
+def unbracketed(df: pd.DataFrame, metric: str) -> tuple[list[str], list[str]]:
+    """(losses whose best cell sits at the grid's lowest or highest learning rate, losses whose best
+    cell sits at the edge of their measured rates while a rate beyond it is not measured yet)."""
+    lrs = sorted(df["lr"].unique())  # the grid's rates, measured or not
     s = common.summary(df, ["loss", "lr", "param"], metric).dropna(subset=["mean"])
-    lrs = sorted(s["lr"].unique())
-    out = []
+    edge, pending = [], []
     for loss, sub in s.groupby("loss", sort=False):
-        if len(lrs) > 1 and sub.loc[sub["mean"].idxmax(), "lr"] in (lrs[0], lrs[-1]):
-            out.append(str(loss))
-    return out
+        best, measured = sub.loc[sub["mean"].idxmax(), "lr"], sorted(sub["lr"].unique())
+        if len(lrs) > 1 and best in (lrs[0], lrs[-1]):
+            edge.append(str(loss))
+        elif len(measured) < len(lrs) and best in (measured[0], measured[-1]):
+            pending.append(str(loss))
+    return edge, pending
 
 
 def claims(best: dict) -> list[common.Claim]:
@@ -65,10 +69,14 @@ def make(results_dir: str | Path) -> list[Path]:
         return []
     out = Path(results_dir)
     tab, grid, best, metric = table(df)
-    edge = unbracketed(df, metric)
+    edge, pending = unbracketed(df, metric)
     if edge:
+        wider = " (--grid full)" if len(df["lr"].unique()) < len(GRIDS["full"]["lr"]) else " (--set optim.lr=...)"
         notes.append(f"best learning rate at the edge of the tuning grid for {', '.join(edge)}: the optimum is not "
-                     "bracketed, so these losses may be under-tuned; widen the grid (--grid full)")
+                     f"bracketed, so these losses may be under-tuned; widen the grid{wider}")
+    if pending:
+        notes.append(f"best learning rate at the edge of the rates measured so far for {', '.join(pending)}: "
+                     "rerun the study to fill the grid's other rates")
     paths = common.write_table(tab, out, "table4", f"Table 4: loss functions at their best tuning cell "
                                f"({metric}, %; chosen on the test set, as the paper: a loss with more cells "
                                "gets more chances, and NT-Xent has one parameter fewer to tune)")

@@ -62,7 +62,8 @@ def make_all(results: str | Path) -> list[Path]:
     absent = [n for n in STUDIES if n not in found]
     if absent:
         summary += ["", "## Studies with no stored results", ""]
-        summary += [f"- {n}: `python studies/run.py {n} --results {results}/{n}/<preset>`" for n in absent]
+        summary += [f"- {n}: `python studies/run.py {n} --preset <preset> --results {results}/{n}/<preset>`"
+                    for n in absent]
     out = results / "agreement.md"
     out.write_text("\n".join(summary) + "\n")
     return written + [out]

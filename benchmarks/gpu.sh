@@ -1,6 +1,7 @@
 #!/bin/bash
 # GPU throughput: ResNet-18 with the CIFAR stem at 32 px and ResNet-50 at 224 px, images/s per GPU for
-# the augmentation, the bare encoder step and the full pretraining step, with the peak GPU memory.
+# the augmentation, the bare encoder step, the encoder step with the loss and the full pretraining step,
+# with the peak GPU memory.
 #
 #   bash benchmarks/gpu.sh [OUT_DIR]        # appends to OUT_DIR/throughput_gpu.jsonl (default benchmarks/results)
 #

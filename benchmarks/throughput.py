@@ -13,7 +13,7 @@ and prints images/s (an image = one training example = two views) as a JSON line
 timed in turns (``--rounds`` rounds of steps/rounds steps each) and each figure is the median over
 rounds, so that a shared machine's drift during the run hits all alike; the pipeline's share (the
 cost of augmentation and loss together) is the median of the per-round ratios full step / bare
-encoder step, the loss's alone that of encoder_loss / encoder. (Lines of results/ without
+encoder step, the loss's alone 1 - the median of encoder_loss / encoder. (Lines of results/ without
 ``encoder_loss_images_per_s`` are older: their encoder step included the loss.) The images are random uint8 batches
 already on the device: decoding and host-to-device copies are not part of these figures. Peak memory
 is the device's peak allocated memory on a GPU, the process's peak RSS on a CPU.
@@ -134,7 +134,8 @@ def main() -> None:
         **{f"{k}_images_per_s": B / statistics.median(v) for k, v in secs.items()},
         "pipeline_share_of_encoder": statistics.median(share("encoder", "pretrain")),
         "pipeline_share_per_round": [round(r, 4) for r in share("encoder", "pretrain")],
-        "loss_share_of_encoder": statistics.median(share("encoder", "encoder_loss")),
+        # what the contrastive loss costs of the encoder + loss step (within noise of 0 it may read < 0)
+        "loss_share_of_step": 1 - statistics.median(share("encoder", "encoder_loss")),
         "arch": cfg.encoder.arch, "width": cfg.encoder.width, "stem": cfg.encoder.stem,
         "peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

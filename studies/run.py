@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
 
-from simclr.config import HASH_VERSION, ConfigError, total_steps  # noqa: E402
+from simclr.config import HASH_VERSION, ConfigError, replace, total_steps  # noqa: E402
 from simclr.store import StoreError, check_writable, migrate, verify  # noqa: E402
 from studies import common  # noqa: E402
 from studies.launch import LAUNCHERS, Resources, cores, describe, launch  # noqa: E402
@@ -98,8 +98,9 @@ def dry_run(configs, num_train: int | None, throughput: float | None, labels: di
         print(f"{cfg.run_id}  steps={steps}  {describe(cfg, labels)}")
     print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP", end="")
     if not throughput:
-        print("; for hours pass --throughput, the images/s of one run of this preset's baseline on your "
-              "hardware (benchmarks/throughput.py or benchmarks/gpu.sh measures it)")
+        print("; for hours pass --throughput, the images/s of one run of this preset's baseline (with your "
+              "--set) on the devices it gets: `python benchmarks/throughput.py <preset> [key=value ...]` "
+              "measures one device's")
         return
     rate = throughput * cost(reference or configs[0])  # FLOP/s
     hours = [f / rate / 3600 for f in hours]
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", default="", help="loss_functions: small | full tuning grid (default by preset)")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
     ap.add_argument("--throughput", type=float, default=None,
-                    help="--dry-run: images/s of one run of the preset's baseline on the resources it gets "
+                    help="--dry-run: images/s of one run of the preset's baseline (as --set changes it) on the "
+                         "resources it gets "
                          "(default 980 for the tiny and cpu presets: a 2-core CPU, measured; none for the GPU "
                          "presets; benchmarks/throughput.py measures yours); other encoders are scaled by "
                          "their FLOPs")
@@ -287,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         dry_run(configs, TRAIN_SIZES.get(configs[0].data.name),
                 args.throughput or MEASURED_THROUGHPUT.get(args.preset), cell_labels(entries),
-                baseline(args.preset, args.data_root), *parallel_runs(args, len(configs)))
+                # a given --throughput is the baseline's as --set changes it (another encoder: other
+                # FLOPs); the measured defaults are the plain baseline's
+                replace(baseline(args.preset, args.data_root), **common.parse_sets(args.set if args.throughput else [])),
+                *parallel_runs(args, len(configs)))
         return 0
     try:  # nothing runs until the store, the data and every config have passed
         preflight(configs, results, world_size=(args.tasks_per_run or args.gpus_per_run or 1)

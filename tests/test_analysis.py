@@ -212,18 +212,33 @@ def test_figure8_head_depth_runs_from_no_head_to_four_layers(tmp_path):
     assert list(d["head layers"]) == [0, 1, 2, 3, 4] and d.loc[3, "on h"] == f"{three:.1f}"
 
 
-def test_table4_says_when_a_loss_is_best_at_the_grids_edge(tmp_path):
+def test_table4_says_when_a_loss_is_best_at_the_grids_edge():
     from analysis import loss_functions
 
-    fake_store(tmp_path, "loss_functions")
-    df, _ = common.load(tmp_path, "loss_functions")
-    lrs = sorted(df["lr"].unique())
-    edge = set(loss_functions.unbracketed(df, "linear_acc"))
-    for loss, sub in df.groupby("loss"):
-        assert (loss in edge) == (sub.loc[sub["linear_acc"].idxmax(), "lr"] in (lrs[0], lrs[-1]))
-    loss_functions.make(tmp_path)
-    notes = json.loads((tmp_path / "agreement.json").read_text())["notes"]
-    assert bool(edge) == any("not bracketed" in n for n in notes)
+    rows = [("Margin", 1.0, 50.0), ("Margin", 2.0, 55.0), ("Margin", 4.0, 52.0),      # bracketed
+            ("NT-Xent", 1.0, 50.0), ("NT-Xent", 2.0, 51.0), ("NT-Xent", 4.0, 53.0),   # best at the top rate
+            ("NT-Logi.", 1.0, 49.0), ("NT-Logi.", 2.0, 51.0), ("NT-Logi.", 4.0, None)]  # top rate not run yet
+    df = pd.DataFrame([{"loss": l, "lr": lr, "param": 0.5, "seed": 0, "run_id": f"{l}{lr}",
+                        "status": "completed" if v is not None else "missing", "linear_acc": v} for l, lr, v in rows])
+    assert loss_functions.unbracketed(df, "linear_acc") == (["NT-Xent"], ["NT-Logi."])
+
+
+def test_figure_b8_claim_is_decided_only_past_300_epochs(tmp_path):
+    from analysis import appendix
+
+    s = pd.DataFrame([{"t": t, "batch": 512, "mean": v, "std": float("nan"), "n": 1, "state": "", "collapsed": 0}
+                      for t, v in ((0.1, 60.0), (0.5, 64.0), (1.0, 58.0))])
+    _, long = appendix.temperature_batch(s, tmp_path, "linear_acc", epochs=500.0)
+    _, short = appendix.temperature_batch(s, tmp_path, "linear_acc", epochs=100.0)
+    assert long.passed is True and "best t = 0.5 (64.0)" in long.detail
+    assert short.passed is None and "trained 100 epochs, not past 300" in short.detail
+
+
+def test_collapse_is_judged_against_the_losss_own_chance():
+    df = pd.DataFrame({"status": "completed", "config.train.batch_size": 256,
+                       "config.loss.negatives": ["all", "all", "other_view", "other_view"],
+                       "train_contrastive_acc": [1.5 / 511, 3 / 511, 1.5 / 256, 3 / 256]})
+    assert list(common.collapsed(df)) == [True, False, True, False]
 
 
 def test_spearman_is_rank_correlation():

@@ -306,7 +306,10 @@ def test_local_workers_share_the_allowed_cores_unless_a_run_sets_its_threads(mon
     from studies import launch
     from studies.presets import baseline
 
-    assert launch.cores() == len(os.sched_getaffinity(0))  # the affinity mask, not the machine's count
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3})  # e.g. taskset -c 0,3 on a bigger machine
+    assert launch.cores() == 2
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS: the machine's count
+    assert launch.cores() == os.cpu_count()
     monkeypatch.setattr(launch, "cores", lambda: 8)
     cfg = baseline("tiny", "")
     assert launch.threads_for(cfg, 2) == 4 and launch.threads_for(cfg, 3) == 2 and launch.threads_for(cfg, 16) == 1

@@ -239,6 +239,22 @@ def test_dry_run_prints_runs_and_cost(capsys):
     assert "at 2,500 images/s" in capsys.readouterr().out
 
 
+def test_dry_run_hours_follow_the_encoder_that_set_chooses(capsys):
+    import re
+
+    def hours(*extra):
+        assert main(["temperature", "--preset", "cpu", "--data-root", "/d", "--dry-run",
+                     "--set", "encoder.arch=resnet18", *extra]) == 0
+        out = capsys.readouterr().out
+        images = int(re.search(r"([\d,]+) training images", out).group(1).replace(",", ""))
+        return float(re.search(r"([\d.,]+) hours of pretraining", out).group(1)), images
+
+    given, images = hours("--throughput", "1000")  # the user's measure of this ResNet-18: no scaling
+    assert given == pytest.approx(images / 1000 / 3600, abs=0.01)
+    scaled, _ = hours()  # the 980 measured for the preset's small ResNet, scaled by ResNet-18's FLOPs
+    assert scaled > 5 * images / 980 / 3600
+
+
 def test_unknown_study_bad_set_and_bad_options(capsys):
     with pytest.raises(SystemExit, match="unknown study"):
         main(["figure99"])
