@@ -93,6 +93,12 @@ def make(results_dir: str | Path) -> list[Path]:
     paths = common.write_table(tab, out, "figure9", f"Figure 9 / Table B.1: {metric} (%) per batch size and "
                                "training epochs, linear / sqrt lr scaling")
     paths += plot(df, metric, batches, epochs, out)
+    if "paper" not in " ".join(tab.columns):  # a scaled-down grid: the paper's own table stands beside it
+        pb, pe = sorted({b for b, _ in TABLE_B1}), sorted({e for _, e in TABLE_B1})
+        paper = pd.DataFrame([{"batch": b, **{f"{e} ep": " / ".join(f"{v:.1f}" for v in TABLE_B1[b, e]) for e in pe}}
+                              for b in pb])
+        paths += common.write_table(paper, out, "figure9_paper", "The paper's Table B.1 (ImageNet, ResNet-50, "
+                                    "linear / sqrt lr scaling), beside this store's scaled-down grid")
     keys = [(sc, b, e) for sc in SCALINGS for b in batches for e in epochs if (b, e) in TABLE_B1]
     corr = common.spearman([cells[k] for k in keys], [TABLE_B1[k[1:]][SCALINGS.index(k[0])]
                                                       for k in keys]) if keys else None

@@ -241,6 +241,16 @@ def test_collapse_is_judged_against_the_losss_own_chance():
     assert list(common.collapsed(df)) == [True, False, True, False]
 
 
+def test_figure9_at_a_scaled_grid_prints_the_papers_table_beside(tmp_path):
+    from analysis import batch_size_epochs
+
+    fake_store(tmp_path / "tiny", "batch_size_epochs", "tiny")
+    assert "| 256     | 57.5 / 62.8 |" in next(p for p in batch_size_epochs.make(tmp_path / "tiny")
+                                           if p.name == "figure9_paper.md").read_text()
+    fake_store(tmp_path / "imagenet", "batch_size_epochs", "imagenet")  # paper columns in its own table
+    assert not any(p.name.startswith("figure9_paper") for p in batch_size_epochs.make(tmp_path / "imagenet"))
+
+
 def test_spearman_is_rank_correlation():
     assert common.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == (1.0, 4)
     assert common.spearman([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
