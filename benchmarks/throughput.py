@@ -14,9 +14,9 @@ timed in turns (``--rounds`` rounds of steps/rounds steps each) and each figure 
 rounds, so that a shared machine's drift during the run hits all alike; the pipeline's share (the
 cost of augmentation and loss together) is the median of the per-round ratios full step / bare
 encoder step, the loss's alone 1 - the median of encoder_loss / encoder. (Lines of results/ without
-``encoder_loss_images_per_s`` are older: their encoder step included the loss.) The images are random uint8 batches
-already on the device: decoding and host-to-device copies are not part of these figures. Peak memory
-is the device's peak allocated memory on a GPU, the process's peak RSS on a CPU.
+``encoder_loss_images_per_s`` are older: their encoder step included the loss.) The images are random
+uint8 batches already on the device: decoding and host-to-device copies are not part of these
+figures. Peak memory is the device's peak allocated memory on a GPU, the process's peak RSS on a CPU.
 """
 from __future__ import annotations
 

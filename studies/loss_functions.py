@@ -7,8 +7,8 @@ in {0, 0.4, 0.8, 1.6}, NT-Logistic temperature in {0.1, 0.2, 0.5, 1.0}; NT-Xent 
 temperature. grid="full" maps those rates onto the preset's (the preset's lr stands for the paper's
 0.3); grid="small" (the tiny and cpu presets' default) keeps 3 rates x 2 values: lr x {0.5, 1, 2} of
 the preset's (so that the preset's rate is bracketed), margin {0.4, 0.8}, logistic temperature
-{0.2, 0.5}. Each column of the table reports its
-best cell; choosing it on the test set follows the paper and is said beside the table.
+{0.2, 0.5}. Each column of the table reports its best cell; choosing it on the test set follows the
+paper and is said beside the table.
 """
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def train_flops_per_image(cfg) -> float:
 
 
 # images/s of one run of a preset's baseline, measured (benchmarks/throughput.py, 2-core CPU); the
-# GPU presets have no default: their hours need the user's --throughput (benchmarks/gpu.sh measures it)
+# GPU presets have no default: their hours need the user's --throughput (benchmarks/throughput.py <preset>)
 MEASURED_THROUGHPUT = {"tiny": 980.0, "cpu": 980.0}
 
 
@@ -80,7 +80,7 @@ def dry_run(configs, num_train: int | None, throughput: float | None, labels: di
     config (the preset's baseline) on the resources it gets; other encoders are costed by their FLOPs
     relative to it (no throughput: images and FLOPs only). `at_once` runs in parallel give the
     wall-clock estimate."""
-    flops, images, hours = 0.0, 0, []
+    flops, images, run_flops = 0.0, 0, []
     per_image: dict[tuple, float] = {}
 
     def cost(cfg) -> float:
@@ -94,7 +94,7 @@ def dry_run(configs, num_train: int | None, throughput: float | None, labels: di
         steps = total_steps(cfg, n)
         images += steps * cfg.train.batch_size
         flops += steps * cfg.train.batch_size * cost(cfg)
-        hours.append(steps * cfg.train.batch_size * cost(cfg))
+        run_flops.append(steps * cfg.train.batch_size * cost(cfg))
         print(f"{cfg.run_id}  steps={steps}  {describe(cfg, labels)}")
     print(f"\n{len(configs)} runs, {images:,} training images (2 views each), {flops / 1e12:,.1f} TFLOP", end="")
     if not throughput:
@@ -103,7 +103,7 @@ def dry_run(configs, num_train: int | None, throughput: float | None, labels: di
               "measures one device's")
         return
     rate = throughput * cost(reference or configs[0])  # FLOP/s
-    hours = [f / rate / 3600 for f in hours]
+    hours = [f / rate / 3600 for f in run_flops]
     print(f"; at {throughput:,.0f} images/s of the preset's baseline encoder ({rate / 1e12:.2f} TFLOP/s): "
           f"{flops / rate / 3600:,.2f} hours of pretraining (evaluations not counted: fine-tuning, "
           "transfer and probes add to it)")
