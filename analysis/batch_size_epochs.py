@@ -99,11 +99,34 @@ def make(results_dir: str | Path) -> list[Path]:
                               for b in pb])
         paths += common.write_table(paper, out, "figure9_paper", "The paper's Table B.1 (ImageNet, ResNet-50, "
                                     "linear / sqrt lr scaling), beside this store's scaled-down grid")
-    keys = [(sc, b, e) for sc in SCALINGS for b in batches for e in epochs if (b, e) in TABLE_B1]
-    corr = common.spearman([cells[k] for k in keys], [TABLE_B1[k[1:]][SCALINGS.index(k[0])]
+    pairs, correlated = paper_cells(batches, epochs)
+    keys = [(sc, b, e) for sc in SCALINGS for (b, e) in pairs]
+    corr = common.spearman([cells[k] for k in keys], [TABLE_B1[pairs[k[1:]]][SCALINGS.index(k[0])]
                                                       for k in keys]) if keys else None
     return paths + common.write_report(out, STUDY, "Figure 9 / Table B.1", metric,
-                                       claims(cells, batches, epochs), corr, notes)
+                                       claims(cells, batches, epochs), corr, notes, correlated=correlated)
+
+
+def _doubling(xs: list) -> bool:
+    return len(xs) > 1 and all(abs(b / a - 2.0) < 1e-9 for a, b in zip(xs, xs[1:]))
+
+
+def paper_cells(batches: list, epochs: list) -> tuple[dict, str]:
+    """Which of the paper's Table B.1 cells each of our (batch, epochs) cells stands for.
+
+    At paper scale a cell pairs with the same cell. A scaled-down grid that keeps the paper's steps
+    (batch and epochs each doubling) pairs by position from the smallest: the tiny grid's batch 64 / 10
+    epochs stands for the paper's 256 / 100, its 512 / 20 for 2048 / 200. Otherwise nothing pairs."""
+    direct = {(b, e): (b, e) for b in batches for e in epochs if (b, e) in TABLE_B1}
+    if direct:
+        return direct, "cells"
+    pb, pe = sorted({b for b, _ in TABLE_B1}), sorted({e for _, e in TABLE_B1})
+    if not (_doubling(batches) and _doubling(epochs) and len(batches) <= len(pb) and len(epochs) <= len(pe)):
+        return {}, "cells"
+    pairs = {(b, e): (pb[i], pe[j]) for i, b in enumerate(batches) for j, e in enumerate(epochs)}
+    return pairs, (f"cells, paired by position (batch {batches[0]}-{batches[-1]} as {pb[0]}-{pb[len(batches) - 1]}, "
+                   f"{epochs[0]:g}-{epochs[-1]:g} epochs as {pe[0]:g}-{pe[len(epochs) - 1]:g}: the scaled grid "
+                   "keeps the paper's doubling steps)")
 
 
 if __name__ == "__main__":

@@ -249,6 +249,16 @@ def test_figure9_at_a_scaled_grid_prints_the_papers_table_beside(tmp_path):
                                            if p.name == "figure9_paper.md").read_text()
     fake_store(tmp_path / "imagenet", "batch_size_epochs", "imagenet")  # paper columns in its own table
     assert not any(p.name.startswith("figure9_paper") for p in batch_size_epochs.make(tmp_path / "imagenet"))
+    # the scaled grid keeps the paper's doubling steps: cells pair by position for the Spearman
+    rep = json.loads((tmp_path / "tiny" / "agreement.json").read_text())
+    assert "paired by position" in rep["spearman_of"] and rep["spearman_cells"] == 16
+    pairs, _ = batch_size_epochs.paper_cells([64, 128, 256, 512], [10.0, 20.0])
+    assert pairs[64, 10.0] == (256, 100) and pairs[512, 20.0] == (2048, 200) and len(pairs) == 8
+    assert batch_size_epochs.paper_cells([256, 1024], [100.0, 200.0])[0] == {(256, 100.0): (256, 100),
+                                                                        (256, 200.0): (256, 200),
+                                                                        (1024, 100.0): (1024, 100),
+                                                                        (1024, 200.0): (1024, 200)}
+    assert batch_size_epochs.paper_cells([64, 100], [10.0, 20.0])[0] == {}  # no doubling: nothing pairs
 
 
 def test_spearman_is_rank_correlation():
