@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -47,11 +48,16 @@ def strength(cfg) -> float:
     return next(o.kwargs()["strength"] for o in cfg.augment.view1 if o.name == "color_jitter")
 
 
-def kornia_pipeline(size: int, s: float):
+def crop_scale(cfg) -> tuple[float, float]:
+    return tuple(next((o.kwargs().get("scale", (0.08, 1.0)) for o in cfg.augment.view1 if o.name == "crop"),
+                      (0.08, 1.0)))
+
+
+def kornia_pipeline(size: int, s: float, scale: tuple[float, float]):
     import kornia.augmentation as K
 
     return K.AugmentationSequential(
-        K.RandomResizedCrop((size, size), scale=(0.08, 1.0)), K.RandomHorizontalFlip(),
+        K.RandomResizedCrop((size, size), scale=scale), K.RandomHorizontalFlip(),
         K.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s, p=0.8), K.RandomGrayscale(p=0.2))
 
 
@@ -76,13 +82,15 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the whole comparison; figures are medians over rounds (this CPU's speed drifts)")
     args = ap.parse_args()
     from lightly.loss import NTXentLoss
     from lightly.transforms import SimCLRTransform
     from PIL import Image
 
     cfg = config.load(args.config, args.overrides)
-    t, B, S, s = cfg.train, cfg.train.batch_size, cfg.data.image_size, strength(cfg)
+    t, B, S, s, scale = cfg.train, cfg.train.batch_size, cfg.data.image_size, strength(cfg), crop_scale(cfg)
     device = torch.device("cpu")
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -104,12 +112,9 @@ def main() -> None:
     ours_loss = lambda a, b: losses.contrastive_loss(cfg.loss.name, a, b, **loss_params(cfg))
     batches = iter(range(10 ** 9))
     batch = lambda: images[(next(batches) * B) % (n - B):][:B]
-    ours = rate(lambda: train_step(torch.cat(make_views(cfg, batch(), g)), ours_loss), B, args.steps, args.warmup)
-    kpipe = kornia_pipeline(S, s)
+    kpipe = kornia_pipeline(S, s, scale)
     kornia_views = lambda x: torch.cat([kpipe(x), kpipe(x)])
-    kornia = rate(lambda: train_step(kornia_views(batch().float() / 255), ours_loss), B, args.steps, args.warmup)
-
-    transform = SimCLRTransform(input_size=S, cj_strength=s, min_scale=0.08, gaussian_blur=0.0, normalize=None)
+    transform = SimCLRTransform(input_size=S, cj_strength=s, min_scale=scale[0], gaussian_blur=0.0, normalize=None)
     pil = [Image.fromarray(im.permute(1, 2, 0).numpy()) for im in images]
 
     class Data(torch.utils.data.Dataset):
@@ -120,8 +125,9 @@ def main() -> None:
             return transform(pil[i]), 0
 
     lightly_loss = NTXentLoss(temperature=cfg.loss.temperature)
-    lightly = {}
-    for workers in (0, 2):
+
+    def lightly_rate(workers: int) -> float:
+        # a fresh loader each round, its start-up inside the warm-up steps
         loader = iter(torch.utils.data.DataLoader(Data(), batch_size=B, shuffle=True, drop_last=True,
                                                   num_workers=workers, persistent_workers=workers > 0))
 
@@ -129,10 +135,20 @@ def main() -> None:
             (v1, v2), _ = next(loader)
             train_step(torch.cat([v1, v2]), lightly_loss)
 
-        lightly[workers] = rate(lightly_step, B, args.steps, args.warmup)
+        return rate(lightly_step, B, args.steps, args.warmup)
 
-    aug_ours = rate(lambda: make_views(cfg, batch(), g), B, args.steps, args.warmup)
-    aug_kornia = rate(lambda: kornia_views(batch().float() / 255), B, args.steps, args.warmup)
+    timed = {"ours": lambda: rate(lambda: train_step(torch.cat(make_views(cfg, batch(), g)), ours_loss), B,
+                                  args.steps, args.warmup),
+             "kornia": lambda: rate(lambda: train_step(kornia_views(batch().float() / 255), ours_loss), B,
+                                    args.steps, args.warmup),
+             "lightly_0": lambda: lightly_rate(0), "lightly_2": lambda: lightly_rate(2),
+             "aug_ours": lambda: rate(lambda: make_views(cfg, batch(), g), B, args.steps, args.warmup),
+             "aug_kornia": lambda: rate(lambda: kornia_views(batch().float() / 255), B, args.steps, args.warmup)}
+    rounds = [{k: f() for k, f in timed.items()} for _ in range(args.rounds)]
+    med = {k: statistics.median(r[k] for r in rounds) for k in timed}
+    ratio = [r["ours"] / max(r["lightly_0"], r["lightly_2"]) for r in rounds]
+    ours, kornia, aug_ours, aug_kornia = med["ours"], med["kornia"], med["aug_ours"], med["aug_kornia"]
+    lightly = {0: med["lightly_0"], 2: med["lightly_2"]}
     best = max(lightly.values())
     env = environment(cfg.seed, device)
     print(json.dumps({
@@ -140,7 +156,8 @@ def main() -> None:
         "precision": t.precision, "channels_last": t.channels_last, "threads": torch.get_num_threads(),
         "ours_images_per_s": ours, "kornia_pipeline_images_per_s": kornia,
         "lightly_images_per_s": {f"workers_{k}": v for k, v in lightly.items()},
-        "ours_over_lightly": ours / best, "augmentation_images_per_s": {"ours": aug_ours, "kornia": aug_kornia},
+        "ours_over_lightly": ours / best, "ours_over_lightly_per_round": ratio, "rounds": args.rounds,
+        "crop_scale": list(scale), "augmentation_images_per_s": {"ours": aug_ours, "kornia": aug_kornia},
         "kornia_vs_torchvision_max_abs": colour_exactness(),
         "versions": {m: __import__(m).__version__ for m in ("torch", "lightly", "kornia")},
         "hardware": env["hardware"], "git": env["git"]}))
