@@ -10,9 +10,12 @@ import torch
 from simclr.augment import Rows, augment, check_op, to_float
 
 
-def apply_ops(x, ops, generator, rows: Rows | None = None):
+def apply_ops(x, ops, generator, rows: Rows | None = None, owned: bool = False):
+    """The ops in turn. ``owned``: x is the pipeline's own tensor (nobody else reads it), so every op
+    may write into it; otherwise the first op that touches a sample makes the copy the later ones own."""
     for name, params in ops:
-        x = augment(x, name, generator, rows, **params)
+        y = augment(x, name, generator, rows, inplace=owned, **params)
+        owned, x = owned or y is not x, y
     return x
 
 
@@ -36,15 +39,18 @@ def two_views(images_uint8, shared, view1, view2, generator, rows: Rows | None =
     elif images_uint8.ndim == 5:
         x = to_float(images_uint8)
         if list(view1[1:]) == list(view2[1:]):
-            v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[1:], generator, _both(rows))
+            v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[1:], generator, _both(rows), owned=True)
             return v[: len(x)], v[len(x):]
-        return apply_ops(x[:, 0], view1[1:], generator, rows), apply_ops(x[:, 1], view2[1:], generator, rows)
-    x = apply_ops(to_float(images_uint8), shared, generator, rows)
+        # x[:, 0] and x[:, 1] do not overlap: each branch owns its half
+        return (apply_ops(x[:, 0], view1[1:], generator, rows, owned=True),
+                apply_ops(x[:, 1], view2[1:], generator, rows, owned=True))
+    x = apply_ops(to_float(images_uint8), shared, generator, rows, owned=True)
     if list(view1) == list(view2):
         # Same recipe: run it once on the doubled batch (fewer, larger kernel calls); every sample
         # still draws its own parameters, so the two halves are independent views.
-        v = apply_ops(x.repeat(2, 1, 1, 1), view1, generator, _both(rows))
+        v = apply_ops(x.repeat(2, 1, 1, 1), view1, generator, _both(rows), owned=True)
         return v[: len(x)], v[len(x):]
+    # both branches read x: neither may write into it
     return apply_ops(x, view1, generator, rows), apply_ops(x, view2, generator, rows)
 
 

@@ -372,6 +372,19 @@ def test_op_is_deterministic_pure_and_in_range(name):
     assert a1.shape == x.shape and a1.min() >= 0 and a1.max() <= 1
 
 
+@pytest.mark.parametrize("name", list(A.OPS))
+@pytest.mark.parametrize("p", [0.5, 1.0])
+def test_op_in_place_makes_the_copying_ops_views(name, p):
+    # in place (the pipeline owns its batch) the op writes into x; the values must not change
+    x = images(16, seed=39)
+    copied = A.augment(x, name, gen(7), p=p)
+    owned = x.clone()
+    assert torch.equal(A.augment(owned, name, gen(7), inplace=True, p=p), copied)
+    ops = simclr_ops(strength=1.0) + [(name, {"p": p})]
+    assert torch.equal(apply_ops(x.clone(), ops, gen(8), owned=True), apply_ops(x, ops, gen(8)))
+    assert torch.equal(x, images(16, seed=39))  # the copying pipeline left its input alone
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 @pytest.mark.parametrize("name", list(A.OPS))
 def test_op_on_gpu_matches_cpu(name):
