@@ -18,51 +18,66 @@ from analysis.paper import TABLE7, TABLE7_TOP5  # noqa: E402
 STUDY = "semi_supervised"
 FRACTIONS = (0.01, 0.1)
 SIMCLR = "simclr"
+SIMCLR_V2 = "simclr, 3-layer head"  # fine-tuned from h and from the head's first layer (SimCLRv2)
 PAPER_SIMCLR = {1.0: "SimCLR (R50)", 2.0: "SimCLR (R50 2x)", 4.0: "SimCLR (R50 4x)"}
 
 
 def paper_row(init: str, width: float, top5: bool = False) -> dict:
     """The paper's row for one of ours ({} when it has none); random init is its supervised baseline."""
-    return (TABLE7_TOP5 if top5 else TABLE7).get(PAPER_SIMCLR.get(width, "") if init == SIMCLR
-                                                else "supervised (R50)", {})
+    row = {SIMCLR: PAPER_SIMCLR.get(width, ""), SIMCLR_V2: ""}.get(init, "supervised (R50)")
+    return (TABLE7_TOP5 if top5 else TABLE7).get(row, {})
 
 
-def key(f: float, top5: bool = False) -> str:
-    return f"finetune_{f:g}_{'top5_' if top5 else ''}acc"
+def key(f: float, top5: bool = False, head: int = 0) -> str:
+    return f"finetune_{f:g}_{f'head{head}_' if head else ''}{'top5_' if top5 else ''}acc"
 
 
 def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
     keys = list(dict.fromkeys(zip(df["init"], df["width"])))
+    v2 = SIMCLR_V2 in set(df["init"])  # its columns: fine-tuned from the head's first layer
     metrics = [key(f, t5) for f in FRACTIONS for t5 in (False, True)] + [metric]
+    metrics += [key(f, head=1) for f in FRACTIONS] if v2 else []
     s = {m: common.summary(df, ["init", "width"], m) for m in metrics}
     rows, cells = [], {}
     for init, w in keys:
         r = {m: common.lookup(v, init=init, width=w) for m, v in s.items()}
         cells[(init, w)] = {m: common.mean(v) for m, v in r.items()}
-        row = {"init": "SimCLR" if init == SIMCLR else init, "width": f"{w:g}x"}
+        row = {"init": {SIMCLR: "SimCLR", SIMCLR_V2: "SimCLR, 3-layer head"}.get(init, init), "width": f"{w:g}x"}
         for t5 in (False, True):
             for f in FRACTIONS:
                 p = paper_row(init, w, t5).get(f)
                 row[f"{f:.0%} labels{' top-5' if t5 else ''}"] = common.cell(r[key(f, t5)])
                 row[f"paper {f:.0%}{' top-5' if t5 else ''}"] = "-" if p is None else f"{p:.1f}"
+        for f in FRACTIONS if v2 else ():
+            row[f"{f:.0%}, from head layer 1"] = common.cell(r[key(f, head=1)]) if init == SIMCLR_V2 else "-"
         rows.append({**row, f"frozen encoder ({metric})": common.cell(r[metric])})
     return pd.DataFrame(rows), cells
 
 
 def claims(cells: dict) -> list[common.Claim]:
     # the from-scratch row shares the pretrained row's width, so the two differ only in pretraining
-    scratch = next((k for k in cells if k[0] != SIMCLR), None)
+    scratch = next((k for k in cells if k[0] not in (SIMCLR, SIMCLR_V2)), None)
+    out = v2_claims(cells)
     if scratch is None or (SIMCLR, scratch[1]) not in cells:
-        return [common.Claim("Table 7's claims", None, "no SimCLR / from-scratch pair of the same width")]
+        return [common.Claim("Table 7's claims", None, "no SimCLR / from-scratch pair of the same width")] + out
     ours, base = cells[(SIMCLR, scratch[1])], cells[scratch]
     acc = lambda c, f: c[key(f)]
     out = [common.greater(acc(ours, f), acc(base, f), f"SimCLR fine-tuned on {f:.0%} labels",
-                          "from scratch") for f in FRACTIONS]
+                          "from scratch") for f in FRACTIONS] + out
     gain = {f: acc(ours, f) - acc(base, f) for f in FRACTIONS}
     lo, hi = FRACTIONS
     out.append(common.exceeds(gain[lo], gain[hi], f"pretraining helps more with fewer labels: the gain on "
                               f"{lo:.0%} > on {hi:.0%}", f"{gain[lo]:+.1f} on {lo:.0%} vs {gain[hi]:+.1f} on {hi:.0%}"))
     return out
+
+
+def v2_claims(cells: dict) -> list[common.Claim]:
+    """SimCLRv2's finding: with a 3-layer head, fine-tuning from its first layer beats fine-tuning from h
+    (the same pretrained weights, so the two differ only in where fine-tuning starts)."""
+    v2 = [c for k, c in cells.items() if k[0] == SIMCLR_V2]
+    return [common.greater(v2[0].get(key(f, head=1), float("nan")), v2[0][key(f)],
+                           f"SimCLRv2, 3-layer head, {f:.0%} labels: fine-tuned from the head's first layer",
+                           "from h") for f in FRACTIONS] if v2 else []
 
 
 def make(results_dir: str | Path) -> list[Path]:

@@ -161,6 +161,9 @@ class EvalConfig:
     finetune_epochs: int = 0       # 0: the paper's rule, 60 epochs on <= 1 % of labels, 30 above
     finetune_lr: float = 0.05      # per 256 examples, Nesterov SGD, no weight decay, crop+flip views
     finetune_batch_size: int = 256  # capped at the subset's size
+    # fine-tune from h (0) and / or from the output of the projection head's first k layers, kept and
+    # trained with the encoder (SimCLRv2: 1, of a 3-layer head); k > 0 adds finetune_<f>_head<k>_acc
+    finetune_head_layers: tuple[int, ...] = (0,)
     transform_probe: bool = False  # Table 3: predict the applied transformation from h and from g(h)
     on_z: bool = False             # Figure 8: kNN and linear probe on z = g(h) too (knn_z_acc, linear_z_acc)
     transfer: tuple[str, ...] = ()  # Table 8: linear probe of h on other data sets: "cifar100", "folder:/path"
@@ -404,6 +407,14 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     for f in ev.finetune_fractions:
         if not 0 < f <= 1:
             e.append(f"eval.finetune_fractions: {f} is not in (0, 1] (e.g. [0.01, 0.1])")
+    n_head = {"none": 0, "linear": 1}.get(hd.kind, hd.layers)
+    if not ev.finetune_head_layers or len(set(ev.finetune_head_layers)) != len(ev.finetune_head_layers):
+        e.append(f"eval.finetune_head_layers={list(ev.finetune_head_layers)}: give distinct depths, e.g. [0] "
+                 "(from h) or [0, 1] (from h and from the head's first layer, as SimCLRv2)")
+    for k in ev.finetune_head_layers:
+        if not 0 <= k <= n_head:
+            e.append(f"eval.finetune_head_layers: {k} is not in 0..{n_head}, the layers of the projection head "
+                     f"(head.kind={hd.kind}, head.layers={hd.layers}); 0 fine-tunes from h")
     for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_lr", "finetune_batch_size", "probe_epochs"):
         if getattr(ev, k) <= 0:
             e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")

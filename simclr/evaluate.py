@@ -4,7 +4,8 @@
 - linear: linear probe on frozen, cached h of un-augmented images (features standardized with the
   training mean/std, which a linear classifier absorbs); Nesterov SGD, cosine, no weight decay.
 - online: the classifier trained on stop-gradient(h) during pretraining, on the test set.
-- finetune: the whole encoder + a new linear layer trained on a fixed class-balanced label subset.
+- finetune: the whole encoder + a new linear layer trained on a fixed class-balanced label subset; or
+  from the projection head's first k layers, trained with it (SimCLRv2).
 - transform probe (Table 3): an MLP predicting which transformation was applied, from h and from g(h).
 - on_z (Figure 8): kNN and linear probe on z = g(h) as well as on h.
 - transfer (Table 8): linear probe (and optionally fine-tuning) of h on other data sets.
@@ -120,13 +121,19 @@ def linear_probe(train_h, train_y, test_h, test_y, num_classes: int, epochs: int
 
 
 def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size: int, device,
-             precision: str, seed: int, crop_scale=(0.08, 1.0)) -> dict[str, float]:
+             precision: str, seed: int, crop_scale=(0.08, 1.0), head_layers: int = 0) -> dict[str, float]:
     """Fine-tune a copy of the encoder plus a new linear layer on a fixed label subset; test top-1 (%)
     as "acc" and, with more than 5 classes, top-5 (%) as "top5_acc" (Table 7 reports both).
-    Views: random resized crop (area crop_scale, the pretraining recipe's) + flip."""
+    Views: random resized crop (area crop_scale, the pretraining recipe's) + flip. head_layers=k keeps
+    the projection head's first k layers under the new linear layer and trains them too (SimCLRv2
+    fine-tunes from the first layer of its 3-layer head)."""
     encoder = copy.deepcopy(model.encoder).to(device)
+    dim = encoder.dim
+    if head_layers:
+        kept = copy.deepcopy(list(model.head.blocks)[:head_layers])
+        encoder, dim = nn.Sequential(encoder, *kept).to(device), kept[-1][0].out_features
     torch.manual_seed(seed)
-    net = nn.Sequential(encoder, nn.Linear(encoder.dim, splits.num_classes)).to(device)
+    net = nn.Sequential(encoder, nn.Linear(dim, splits.num_classes)).to(device)
     idx = label_subset(splits.train_labels, fraction, seed=0)
     subset = InMemory(splits.train_images[idx], splits.train_labels[idx])
     batch_size = min(batch_size, len(subset))
@@ -223,9 +230,11 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
         out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)
     for fraction in ev.finetune_fractions:
         epochs = ev.finetune_epochs or (60 if fraction <= 0.01 else 30)
-        tuned = finetune(model, splits, fraction, epochs, ev.finetune_lr, ev.finetune_batch_size, device,
-                         t.precision, cfg.seed, recipe_crop_scale(cfg))
-        out.update({f"finetune_{fraction:g}_{k}": v for k, v in tuned.items()})
+        for depth in ev.finetune_head_layers:
+            tuned = finetune(model, splits, fraction, epochs, ev.finetune_lr, ev.finetune_batch_size, device,
+                             t.precision, cfg.seed, recipe_crop_scale(cfg), depth)
+            tag = f"head{depth}_" if depth else ""
+            out.update({f"finetune_{fraction:g}_{tag}{k}": v for k, v in tuned.items()})
     if ev.transform_probe:
         out.update(transform_probe(model, splits, device, t.precision, ev.probe_epochs, cfg.seed))
     for spec in ev.transfer:

@@ -7,6 +7,10 @@ the small presets' batch, rate and length below) started
 from a random-init encoder, so the two rows differ only in the pretraining. At the cifar10 preset
 SimCLR at width 2x adds one of the table's wider rows. Not at the imagenet preset's streamed data (fine-tuning
 needs the images in memory).
+
+SimCLRv2's variant, one more run at every preset: pretraining with a 3-layer projection head, then
+fine-tuning from h and, from the same pretrained weights, from the head's first layer (kept and trained;
+`eval.finetune_head_layers=[0, 1]`), so the two differ only in where fine-tuning starts.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ TITLE = "Table 7: fine-tuning on 1% and 10% of labels, SimCLR vs from scratch"
 PAPER = "Table 7"
 PRESETS = ("tiny", "cpu", "cifar10")
 PRESET_NOTE = "fine-tuning needs in-memory data (imagenet streams from disk);"
+SIMCLR_V2 = "simclr, 3-layer head"
 FRACTIONS = (0.01, 0.1)
 WIDER = {"cifar10": (2.0,)}
 # The paper's rule (batch 4096, 60 / 30 epochs) gives ImageNet's subsets hundreds of steps; on 5,000 images
@@ -34,6 +39,8 @@ def arms(preset: str = "tiny", data_root: str = "") -> list[tuple[dict, RunConfi
     out = [({"init": "simclr", "width": base.encoder.width}, base)]
     for width in WIDER.get(preset, ()):
         out.append(({"init": "simclr", "width": width}, replace(base, **{"encoder.width": width})))
+    out.append(({"init": SIMCLR_V2, "width": base.encoder.width},
+                replace(base, **{"head.kind": "mlp", "head.layers": 3, "eval.finetune_head_layers": [0, 1]})))
     scratch = replace(base, **{"train.epochs": 0.0, "train.steps": 0, "train.online_head": False})
     out.append(({"init": "random (supervised from scratch)", "width": base.encoder.width}, scratch))
     return out

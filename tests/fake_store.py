@@ -32,6 +32,8 @@ def fake_metrics(cfg) -> dict:
     for task in ("color_vs_grayscale", "rotation", "noise", "sobel"):
         for rep in ("h", "gh", "chance"):
             m[f"probe_{task}_{rep}"] = value(rid, f"{task}{rep}")
+    for depth in (d for d in cfg.eval.finetune_head_layers if d and cfg.eval.finetune_fractions):
+        m.update({f"finetune_{f:g}_head{depth}_acc": value(rid, f"{f}h{depth}") for f in cfg.eval.finetune_fractions})
     for spec in cfg.eval.transfer:
         m[f"transfer_{spec}_linear_acc"] = value(rid, f"{spec}l")
         m[f"transfer_{spec}_finetune_acc"] = value(rid, f"{spec}f")

@@ -41,6 +41,9 @@ def test_config_is_frozen():
     (["data.image_size=3"], "data.image_size=3: must be >= 4"),
     (["head.kind=mlp", "head.layers=1"], "head.layers=1"),
     (["eval.finetune_fractions=[0.01, 2]"], "eval.finetune_fractions: 2"),
+    (["eval.finetune_head_layers=[0, 3]"], "eval.finetune_head_layers: 3 is not in 0..2"),
+    (["head.kind=none", "eval.finetune_head_layers=[1]"], "eval.finetune_head_layers: 1 is not in 0..0"),
+    (["eval.finetune_head_layers=[1, 1]"], "give distinct depths"),
 ])
 def test_bad_values_raise_one_clear_error(overrides, fragment):
     with pytest.raises(ConfigError) as err:

@@ -126,6 +126,27 @@ def test_transform_probe_on_an_informative_h_and_a_destroyed_gh():
     assert out["probe_rotation_chance"] < 40 and out["probe_color_vs_grayscale_chance"] > 70
 
 
+def test_finetuning_from_the_heads_first_layer_is_finetuning_an_encoder_that_ends_with_it(monkeypatch):
+    # oracle: the head's first layer appended to the encoder, fine-tuned from "h" (the old code path)
+    import copy
+    from types import SimpleNamespace
+
+    from simclr import evaluate
+
+    splits = load_splits("synthetic", num_train=200, num_test=50, image_size=16)
+    model = build_model(config.load(None, ["head.layers=3", "head.hidden_dim=24"]), splits.num_classes)
+    body = torch.nn.Sequential(copy.deepcopy(model.encoder), copy.deepcopy(model.head.blocks[0]))
+    body.dim = 24
+    seen = []
+    real = evaluate.extract
+    monkeypatch.setattr(evaluate, "extract", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    args = dict(fraction=0.5, epochs=2, lr=0.05, batch_size=32, device=torch.device("cpu"), precision="fp32", seed=0)
+    ours = evaluate.finetune(model, splits, head_layers=1, **args)
+    oracle = evaluate.finetune(SimpleNamespace(encoder=body), splits, **args)
+    assert ours == oracle and seen[0].shape[1] == 24 and torch.equal(seen[0], seen[1])
+    assert not torch.equal(seen[0], real(body, splits.test_images, torch.device("cpu")))  # it did train
+
+
 def test_finetuning_on_a_label_subset_learns_a_visible_class():
     # class 0: bright top half, class 1: bright bottom half (survives crops and horizontal flips)
     from simclr.evaluate import finetune
