@@ -498,8 +498,9 @@ class Rows(NamedTuple):
 def augment(x, name, generator, rows: Rows | None = None, *, inplace: bool = False, **params):
     """Sample parameters for op ``name`` and apply them to the batch x.
 
-    Returns x itself (no sample was touched) or a tensor of its own; with ``inplace`` (x belongs to the
-    caller's pipeline and nobody else reads it) the op may write into x instead of copying it first.
+    Without ``inplace`` x is never written: the result is x itself (no sample was touched) or a new
+    tensor. With ``inplace`` the op may write into x and return it, so pass it only for a tensor that
+    nobody else reads (a pipeline's own intermediate batch, never the caller's images).
 
     With ``rows``, x holds only those rows of a global batch: the parameters are drawn for the whole
     batch (every process draws the same from its copy of the generator) and each process applies its

@@ -11,11 +11,13 @@ from simclr.augment import Rows, augment, check_op, to_float
 
 
 def apply_ops(x, ops, generator, rows: Rows | None = None, owned: bool = False):
-    """The ops in turn. ``owned``: x is the pipeline's own tensor (nobody else reads it), so every op
-    may write into it; otherwise the first op that touches a sample makes the copy the later ones own."""
+    """The ops in turn. ``owned=True`` says nobody else reads x: every op may then write into it (so x
+    must not be the caller's images or a tensor another branch uses). Otherwise the first op whose
+    output has storage of its own makes the copy the later ones write into."""
     for name, params in ops:
         y = augment(x, name, generator, rows, inplace=owned, **params)
-        owned, x = owned or y is not x, y
+        # a view of x (a future op's transpose, say) shares its storage: still not ours to write into
+        owned, x = owned or y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr(), y
     return x
 
 

@@ -385,6 +385,16 @@ def test_op_in_place_makes_the_copying_ops_views(name, p):
     assert torch.equal(x, images(16, seed=39))  # the copying pipeline left its input alone
 
 
+def test_a_view_of_the_input_is_not_taken_for_a_copy(monkeypatch):
+    # an op whose output shares x's storage: the next op must still copy, not write into x
+    transpose = A._op(lambda shape, generator, *, p=1.0: {"apply": A._mask(shape, generator, p)},
+                      lambda x, params: x.transpose(-1, -2))
+    monkeypatch.setitem(A.OPS, "transpose", transpose)
+    x = images(4, seed=40)
+    out = apply_ops(x, [("transpose", {}), ("cutout", {"p": 1.0})], gen(9))
+    assert torch.equal(x, images(4, seed=40)) and not torch.equal(out, x.transpose(-1, -2))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 @pytest.mark.parametrize("name", list(A.OPS))
 def test_op_on_gpu_matches_cpu(name):
