@@ -384,8 +384,10 @@ def apply_rotate(x, params):
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"rotate needs square images, got {tuple(x.shape[-2:])}")
     k = torch.where(params["apply"], params["k"], 0)
+    inplace = params.get("inplace", False)
     for r in (1, 2, 3):  # disjoint subsets, so each sample is rotated once
-        x = _on(x, k == r, lambda x, idx, r=r: torch.rot90(x, r, (-2, -1)), params.get("inplace", False))
+        y = _on(x, k == r, lambda x, idx, r=r: torch.rot90(x, r, (-2, -1)), inplace)
+        inplace, x = inplace or y is not x, y  # after the first copy, write into it
     return x
 
 
