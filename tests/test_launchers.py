@@ -147,17 +147,20 @@ def test_slurm_job_array_lands_in_the_store(tmp_path, slurm):
 
 
 def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
-    """A 1-minute limit on a run of about a minute: SLURM signals it, submitit requeues it, and it
-    resumes from its checkpoint (the requeued job's 2-minute hold is lifted to keep the test short)."""
+    """A 2-minute limit on a run of about 90 s: SLURM signals it, submitit requeues it, and it resumes
+    from its checkpoint (the requeued job's 2-minute hold is lifted to keep the test short). SLURM may
+    send the warning up to 60 s before it is due (sbatch --signal), so the signal is due 40 s before
+    the limit: at least 20 s into a job, after submitit has installed its handler (a signal that comes
+    while the job is still loading kills it instead of requeueing it)."""
     from studies import launch_slurm
     from studies.launch import Resources
 
     monkeypatch.setenv("SIMCLR_FAULT", "sleep=0.3")
-    cfg = configs(extra=["train.steps=150", "train.checkpoint_every=5"])[0]
+    cfg = configs(extra=["train.steps=300", "train.checkpoint_every=5"])[0]
     out = launch_slurm.launch("requeue", [cfg], str(tmp_path),
-                              Resources(time_min=1, max_requeues=8, extra={"signal_delay_s": 30}))
+                              Resources(time_min=2, max_requeues=8, extra={"signal_delay_s": 40}))
     metrics = _wait_for_result(tmp_path, cfg, out[0]["job_id"])
-    assert metrics["status"] == "completed" and metrics["step"] == 150
+    assert metrics["status"] == "completed" and metrics["step"] == 300
     resumed = [r["step"] for r in logs(tmp_path / cfg.run_id) if r.get("event") == "resumed"]
     assert resumed and all(s > 0 and s % 5 == 0 for s in resumed)
     env = json.loads((tmp_path / cfg.run_id / "env.json").read_text())
