@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simclr import config, losses  # noqa: E402
+from simclr import allocator, config, losses  # noqa: E402
 from simclr.models import build_model  # noqa: E402
 from simclr.optim import build_optimizer  # noqa: E402
 from simclr.store import environment  # noqa: E402
@@ -92,6 +92,7 @@ def main() -> None:
     cfg = config.load(args.config, args.overrides)
     t, B, S, s, scale = cfg.train, cfg.train.batch_size, cfg.data.image_size, strength(cfg), crop_scale(cfg)
     device = torch.device("cpu")
+    malloc = allocator.keep_freed_memory()  # for every pipeline measured in this process alike
     if t.threads:
         torch.set_num_threads(t.threads)
     fmt = torch.channels_last if t.channels_last else torch.contiguous_format
@@ -154,7 +155,7 @@ def main() -> None:
     print(json.dumps({
         "config": args.config, "overrides": args.overrides, "batch_size": B, "image_size": S, "strength": s,
         "precision": t.precision, "channels_last": t.channels_last, "threads": torch.get_num_threads(),
-        "ours_images_per_s": ours, "kornia_pipeline_images_per_s": kornia,
+        "malloc": malloc, "ours_images_per_s": ours, "kornia_pipeline_images_per_s": kornia,
         "lightly_images_per_s": {f"workers_{k}": v for k, v in lightly.items()},
         "ours_over_lightly": ours / best, "ours_over_lightly_per_round": ratio, "rounds": args.rounds,
         "crop_scale": list(scale), "augmentation_images_per_s": {"ours": aug_ours, "kornia": aug_kornia},

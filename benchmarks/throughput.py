@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simclr import augment, config, losses  # noqa: E402
+from simclr import allocator, augment, config, losses  # noqa: E402
 from simclr.models import build_model  # noqa: E402
 from simclr.optim import build_optimizer  # noqa: E402
 from simclr.run import resolve_device  # noqa: E402
@@ -82,6 +82,7 @@ def main() -> None:
     cfg = load(args.config, args.overrides)
     t = cfg.train
     device = resolve_device(t.device)
+    malloc = allocator.keep_freed_memory()  # as a run does
     if t.threads:
         torch.set_num_threads(t.threads)
     B, S = t.batch_size, cfg.data.image_size
@@ -130,7 +131,7 @@ def main() -> None:
     result = {
         "config": args.config, "overrides": args.overrides, "batch_size": B, "image_size": S,
         "precision": t.precision, "channels_last": t.channels_last, "compile": t.compile,
-        "threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds,
+        "threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds, "malloc": malloc,
         **{f"{k}_images_per_s": B / statistics.median(v) for k, v in secs.items()},
         "pipeline_share_of_encoder": statistics.median(share("encoder", "pretrain")),
         "pipeline_share_per_round": [round(r, 4) for r in share("encoder", "pretrain")],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from simclr import checkpoint, distributed
+from simclr import allocator, checkpoint, distributed
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
@@ -68,6 +68,7 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     distributed.init(device)
+    malloc = allocator.keep_freed_memory()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     t0 = time.perf_counter()
@@ -84,7 +85,7 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
             return read_json(metrics_path)
         write_json(run_dir / "config.json", to_dict(cfg))
         (run_dir / "error.json").unlink(missing_ok=True)  # this attempt replaces an earlier failed one
-        env = {**environment(cfg.seed, device), "world_size": world_size}
+        env = {**environment(cfg.seed, device), "world_size": world_size, "malloc": malloc}
         if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
             env["previous_sessions"] = [read_json(run_dir / "env.json")]
         write_json(run_dir / "env.json", env)
