@@ -17,4 +17,4 @@ quickstart: $(VENV)/.installed
 	$(PY) studies/run.py augmentation_grid --operators crop,color --symmetric --results results/quickstart
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests  # the slowest tests listed: the suite has a 15-minute budget
