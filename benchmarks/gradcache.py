@@ -8,8 +8,9 @@ Memory: each setting (batch:chunk, chunk 0 = plain) trains a few steps of the en
 loop in a fresh process; we report the process's peak resident memory and its rise over the resting
 size measured just before training (model, optimizer and the batch's images already in memory).
 Accuracy: full runs (pretrain + evaluation) at one batch size, plain against chunked.
-glibc keeps freed blocks for reuse, so RSS also counts the allocator's cache; run with
-MALLOC_MMAP_THRESHOLD_=65536 to see live memory instead (slower: every large block is mmapped).
+Each process keeps the memory it frees, as a run does (simclr/allocator.py), so RSS also counts the
+allocator's cache: SIMCLR_MALLOC=system gives glibc's default, and SIMCLR_MALLOC=system
+MALLOC_MMAP_THRESHOLD_=65536 live memory alone (slower: every large block is mmapped).
 Each result is a JSON line (append with >> benchmarks/results/gradcache_cpu.jsonl).
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
     """Train `steps` steps at this batch and chunk in this process; memory and speed."""
     import torch
 
+    from simclr import allocator
     from simclr import config as C
     from simclr.data import InMemory
     from simclr.models import build_model
@@ -49,6 +51,7 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
                                       f"train.checkpoint_every={10 ** 6}", "data.name=synthetic",
                                       f"data.num_train={batch}", "eval.knn_every_epochs=0"])
     device = resolve_device(cfg.train.device)
+    malloc = allocator.keep_freed_memory()  # as a run does
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     size = cfg.data.image_size
@@ -63,7 +66,7 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
     log = {"batch": batch, "chunk": chunk, "steps": steps, "status": out["status"],
            "images_per_s": out["train_images_per_s"], "peak_rss_mb": round(peak), "resting_rss_mb": round(resting),
            "step_memory_mb": round(peak - resting), "config": config, "overrides": overrides,
-           "precision": cfg.train.precision, "image_size": size,
+           "precision": cfg.train.precision, "image_size": size, "malloc": malloc,
            # set (e.g. 65536): freed blocks go back to the OS at once, so RSS tracks live tensors
            "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_")}
     env = environment(cfg.seed, device)
