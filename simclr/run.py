@@ -43,9 +43,13 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None, 
 
     stop_after ends pretraining early at that step (status "interrupted"), as a kill would: nothing
     past the last checkpoint is kept. on_checkpoint(step, path) is called after each checkpoint (for
-    launchers that keep their own copy). The caller's global RNG state is left as it was.
+    launchers that keep their own copy). The caller's global RNG state is left as it was. A run on a
+    CPU device raises glibc's thresholds for keeping freed memory in this process for good
+    (simclr/allocator.py: faster steps; SIMCLR_MALLOC=system to opt out) and hands the free memory
+    back to the kernel when it returns.
     """
     with torch.random.fork_rng(devices=[]), contextlib.ExitStack() as held:
+        held.callback(allocator.release)
         return _run(cfg, results_dir, stop_after, on_checkpoint, held)
 
 
@@ -67,9 +71,9 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     if device.type == "cuda" and world_size > 1:  # one GPU per process
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
+    # before distributed.init starts threads; host memory's speed matters where the model trains on it
+    malloc = allocator.keep_freed_memory() if device.type == "cpu" else allocator.current()
     distributed.init(device)
-    # host memory's speed matters where the model trains on the host
-    malloc = allocator.keep_freed_memory() if device.type == "cpu" else "glibc default (GPU run)"
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     t0 = time.perf_counter()
