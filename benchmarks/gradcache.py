@@ -51,7 +51,7 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
                                       f"train.checkpoint_every={10 ** 6}", "data.name=synthetic",
                                       f"data.num_train={batch}", "eval.knn_every_epochs=0"])
     device = resolve_device(cfg.train.device)
-    malloc = allocator.keep_freed_memory() if device.type == "cpu" else allocator.current()  # as a run does
+    malloc = allocator.for_device(device.type)  # as a run does
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     size = cfg.data.image_size

@@ -82,7 +82,7 @@ def main() -> None:
     cfg = load(args.config, args.overrides)
     t = cfg.train
     device = resolve_device(t.device)
-    malloc = allocator.keep_freed_memory() if device.type == "cpu" else allocator.current()  # as a run does
+    malloc = allocator.for_device(device.type)  # as a run does
     if t.threads:
         torch.set_num_threads(t.threads)
     B, S = t.batch_size, cfg.data.image_size

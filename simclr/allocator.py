@@ -46,6 +46,12 @@ def keep_freed_memory() -> str:
     return current()
 
 
+def for_device(device_type: str) -> str:
+    """What a run on this device does: keep freed memory where the model trains on the host (a CPU
+    device), leave the allocator as it is otherwise; returns current()."""
+    return keep_freed_memory() if device_type == "cpu" else current()
+
+
 def release() -> None:
     """Hand the free memory back to the kernel (malloc_trim), e.g. when a run returns to a notebook
     or a worker that runs other things; the thresholds stay raised."""

@@ -71,8 +71,7 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     if device.type == "cuda" and world_size > 1:  # one GPU per process
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    # before distributed.init starts threads; host memory's speed matters where the model trains on it
-    malloc = allocator.keep_freed_memory() if device.type == "cpu" else allocator.current()
+    malloc = allocator.for_device(device.type)  # before distributed.init starts threads
     distributed.init(device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
