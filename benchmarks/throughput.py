@@ -71,20 +71,31 @@ def load(name: str, overrides: list[str]):
     return config.load(name, overrides)
 
 
-def main() -> None:
+def arguments(steps: int) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("config", help="a config file or a preset name (tiny, cpu, cifar10, imagenet)")
     ap.add_argument("overrides", nargs="*")
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--warmup", type=int, default=5)
+    return ap
+
+
+def start(cfg) -> tuple[torch.device, str]:
+    """The config's device, with the allocator setting and thread count a run would use."""
+    device = resolve_device(cfg.train.device)
+    malloc = allocator.for_device(device.type)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    return device, malloc
+
+
+def main() -> None:
+    ap = arguments(steps=30)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     cfg = load(args.config, args.overrides)
     t = cfg.train
-    device = resolve_device(t.device)
-    malloc = allocator.for_device(device.type)  # as a run does
-    if t.threads:
-        torch.set_num_threads(t.threads)
+    device, malloc = start(cfg)
     B, S = t.batch_size, cfg.data.image_size
     images = torch.randint(0, 256, (B, 3, S, S), dtype=torch.uint8, device=device)
     g = torch.Generator(device=device).manual_seed(0)

@@ -20,3 +20,21 @@ def test_throughput_on_a_preset_reports_every_figure_and_its_provenance():
     shares = r["pipeline_share_per_round"]  # rounded to 4 digits
     assert min(shares) - 1e-4 <= r["pipeline_share_of_encoder"] <= max(shares) + 1e-4
     assert "commit" in r["git"] and r["packages"]["torch"] and r["hardware"]["device"] == "cpu"
+
+
+def test_step_profile_groups_the_operators_and_accounts_for_the_whole_step():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.step_profile import group
+
+    assert [group(n) for n in ("aten::convolution_backward", "aten::mkldnn_convolution",
+                               "aten::native_batch_norm_backward", "aten::threshold_backward",
+                               "aten::clamp_min_", "aten::add_", "aten::add", "aten::addmm", "aten::mm")] == \
+        ["convolution", "convolution", "batch_norm", "relu", "relu", "add", "add", None, None]
+    cmd = [sys.executable, "benchmarks/step_profile.py", "tiny", "train.batch_size=16", "train.threads=1",
+           "--steps", "2", "--warmup", "1"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert set(r["share"]) == {"convolution", "batch_norm", "relu", "add", "other"}
+    assert abs(sum(r["share"].values()) - 1) < 0.01 and abs(sum(r["ms"].values()) - r["ms_per_step"]) < 0.5
+    assert r["share"]["convolution"] > 0 and r["share"]["batch_norm"] > 0 and r["share"]["relu"] > 0
+    assert "commit" in r["git"] and r["batch_size"] == 16
