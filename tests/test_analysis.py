@@ -187,8 +187,24 @@ def test_a_collapsed_run_is_marked_and_named(tmp_path):
     temperature.make(tmp_path)
     table = (tmp_path / "table5.md").read_text()
     assert table.count("(collapsed)") == 3  # entropy, contrastive accuracy, top-1 of that one row
-    notes = json.loads((tmp_path / "agreement.json").read_text())["notes"]
-    assert any(n.startswith("1 run(s) collapsed") and "t=0.05" in n for n in notes)
+    report = json.loads((tmp_path / "agreement.json").read_text())
+    assert any(n.startswith("1 run(s) collapsed") and "t=0.05" in n for n in report["notes"])
+    # the claims on the pretext task's statistics leave the collapsed cell out (oracle: the other runs' files)
+    metrics = {e["config"].loss.temperature: json.loads((tmp_path / e["config"].run_id / "metrics.json").read_text())
+               for e in entries}
+    with_l2 = [metrics[t] for t in (0.1, 0.5, 1.0)]
+    without = [metrics[t] for t in (10.0, 100.0)]
+    mean_acc = lambda ms: 100 * sum(m["train_contrastive_acc"] for m in ms) / len(ms)  # noqa: E731
+    claims = {c["text"]: c for c in report["claims"]}
+    ctr = claims["contrastive acc. without l2 norm (mean) > with l2 norm (mean)"]
+    assert ctr["detail"].startswith(f"{mean_acc(without):.1f} vs {mean_acc(with_l2):.1f}")
+    assert ctr["detail"].endswith("(collapsed, left out: t=0.05)")
+    rho, n = common.spearman([m["train_entropy"] for m in with_l2], [0.1, 0.5, 1.0])
+    ent = claims["with l2 norm, entropy rises with temperature (Spearman > 0.8)"]
+    assert ent["detail"] == f"Spearman {rho:+.2f} over 3 cells (collapsed, left out: t=0.05)"
+    assert ent["passed"] is bool(rho > 0.8)
+    top1 = claims["an intermediate temperature is best (l2 norm: not 0.05, not 1)"]
+    assert "of 4" not in top1["detail"]  # top-1 claims still count the collapsed cell
 
 
 def test_spearman_never_ranks_what_trivially_differs(tmp_path):
