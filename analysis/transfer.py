@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pandas as pd  # noqa: E402
 
 from analysis import common  # noqa: E402
-from analysis.paper import TABLE8_LINEAR  # noqa: E402
+from analysis.paper import TABLE8_ALIASES, TABLE8_LINEAR  # noqa: E402
 from studies.common import read_manifest  # noqa: E402
 from studies.transfer import TARGETS  # noqa: E402
 
@@ -31,13 +31,21 @@ def targets(df: pd.DataFrame, results_dir: Path) -> list[str]:
     return list(dict.fromkeys([*TARGETS.get(man.get("preset"), ()), *found]))
 
 
+def paper_name(target: str) -> str | None:
+    """The Table 8 set a target is: "cifar100" itself, a folder target by its folder's name
+    ("folder_Food-101" -> "food"); None for sets outside Table 8 (STL-10, the built-in set)."""
+    key = re.sub(r"[^a-z0-9]", "", target.lower().removeprefix("folder_"))
+    key = TABLE8_ALIASES.get(key, key)
+    return key if key in TABLE8_LINEAR else None
+
+
 def table(df: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict]:
     rows, cells = [], {}
     for name in names:
         r = {(m, k): common.lookup(common.summary(df, ["method"], f"transfer_{name}_{k}_acc"), method=m)
              for m in METHODS for k in KINDS}
         cells[name] = {key: common.mean(v) for key, v in r.items()}
-        paper = TABLE8_LINEAR.get(name, ("-", "-"))
+        paper = TABLE8_LINEAR.get(paper_name(name), ("-", "-"))
         rows.append({"target": name, "SimCLR linear": common.cell(r[("simclr", "linear")]),
                      "supervised linear": common.cell(r[("supervised", "linear")]),
                      "SimCLR fine-tuned": common.cell(r[("simclr", "finetune")]),
@@ -72,7 +80,7 @@ def make(results_dir: str | Path) -> list[Path]:
                                "the same data. The paper's numbers: ResNet-50 pretrained on ImageNet, L-BFGS "
                                "logistic regression (Table B.8)")
     # Too few paired cells make a rank correlation meaningless.
-    pairs = [(cells[n][(m, "linear")], TABLE8_LINEAR[n][i]) for n in names if n in TABLE8_LINEAR
+    pairs = [(cells[n][(m, "linear")], TABLE8_LINEAR[paper_name(n)][i]) for n in names if paper_name(n)
              for i, m in enumerate(METHODS)]
     pairs = [(a, b) for a, b in pairs if not pd.isna(a)]
     corr = common.spearman(*zip(*pairs)) if len(pairs) >= 3 else None

@@ -256,12 +256,17 @@ def _project(head: nn.Module, h: torch.Tensor, device, batch_size: int = 4096) -
     return torch.cat([head(h[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(h), batch_size)])
 
 
+def transfer_name(spec: str) -> str:
+    """A transfer target's name in metric keys: "cifar100", or "folder_<folder name>" for "folder:/path"."""
+    return spec.partition(":")[0] if not spec.startswith("folder:") else "folder_" + Path(spec[7:]).name
+
+
 def transfer(cfg, model, spec: str, device) -> dict[str, float]:
     """Table 8: linear probe of frozen h on another data set (and, if asked, fine-tuning on all its
     labels), at the pretraining image size. Keys transfer_<name>_linear_acc / _finetune_acc."""
     ev, t = cfg.eval, cfg.train
     target = transfer_splits(spec, cfg.data)
-    name = spec.partition(":")[0] if not spec.startswith("folder:") else "folder_" + Path(spec[7:]).name
+    name = transfer_name(spec)
     tr = extract(model.encoder, target.train_images, device, t.precision, channels_last=t.channels_last)
     te = extract(model.encoder, target.test_images, device, t.precision, channels_last=t.channels_last)
     out = {f"transfer_{name}_linear_acc": linear_probe(tr, target.train_labels, te, target.test_labels,

@@ -1,6 +1,8 @@
 """Figure 9 and Table B.1: batch size x training epochs, with linear and square-root lr scaling.
 
 The paper: batch 256 to 8192 x 100 to 800 epochs, lr 0.3 x B/256 (linear) or 0.075 x sqrt(B) (sqrt).
+Figure 9 and Table B.1 stop at 800 epochs (1000 is the length of the paper's best models, not a cell
+of this grid), so the paper-scale grid does too.
 The two rules agree at batch 4096 (0.3 x 16 = 0.075 x 64 = 4.8), so sqrt scaling gives small batches a
 larger rate. Every preset keeps that: the sqrt base rate is the one that equals the linear rate at the
 preset's reference batch (4096 at paper scale, the largest batch of the small presets' grid). Epochs

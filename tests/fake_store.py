@@ -7,6 +7,7 @@ import importlib
 from pathlib import Path
 
 from simclr.config import to_dict
+from simclr.evaluate import transfer_name
 from simclr.store import write_json
 from studies import common
 
@@ -34,9 +35,9 @@ def fake_metrics(cfg) -> dict:
             m[f"probe_{task}_{rep}"] = value(rid, f"{task}{rep}")
     for depth in (d for d in cfg.eval.finetune_head_layers if d and cfg.eval.finetune_fractions):
         m.update({f"finetune_{f:g}_head{depth}_acc": value(rid, f"{f}h{depth}") for f in cfg.eval.finetune_fractions})
-    for spec in cfg.eval.transfer:
-        m[f"transfer_{spec}_linear_acc"] = value(rid, f"{spec}l")
-        m[f"transfer_{spec}_finetune_acc"] = value(rid, f"{spec}f")
+    for name in map(transfer_name, cfg.eval.transfer):
+        m[f"transfer_{name}_linear_acc"] = value(rid, f"{name}l")
+        m[f"transfer_{name}_finetune_acc"] = value(rid, f"{name}f")
     return {"run_id": rid, "status": "completed", **m}
 
 

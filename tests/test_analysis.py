@@ -351,3 +351,30 @@ def test_figure6_colour_histograms_identify_the_image_until_colour_is_distorted(
     table = (tmp_path / "figure6.md").read_text()
     crop_only, distorted = [float(r.split("|")[2]) for r in table.splitlines() if r.startswith("| crop")]
     assert crop_only > 90 and distorted < 30 and (tmp_path / "figure6.png") in paths
+
+
+def test_table8_folder_targets_stand_beside_the_papers_numbers(tmp_path):
+    from analysis import paper, transfer
+
+    assert [transfer.paper_name(n) for n in ("cifar100", "folder_Food-101", "folder_oxford_pets", "folder_DTD",
+                                             "stl10", "synthetic", "folder_my_photos")] == \
+        ["cifar100", "food", "pets", "dtd", None, None, None]
+    sets = ["eval.transfer=[cifar100, stl10, folder:/data/Food-101, folder:/data/oxford_pets]"]
+    entries = fake_store(tmp_path, "transfer", "cpu", sets=sets)
+    transfer.make(tmp_path)
+    rows = {r["target"]: r for _, r in pd.read_csv(tmp_path / "table8.csv").iterrows()}
+    assert set(rows) == {"cifar100", "stl10", "folder_Food-101", "folder_oxford_pets"}
+    assert (rows["folder_Food-101"]["paper SimCLR linear"], rows["folder_Food-101"]["paper supervised linear"]) \
+        == ("68.4", "72.3")
+    assert rows["stl10"]["paper SimCLR linear"] == "-"
+    # Spearman over the Table 8 sets' linear cells, SimCLR and supervised (oracle: the metric files)
+    run = {e["labels"]["method"]: json.loads((tmp_path / e["config"].run_id / "metrics.json").read_text())
+           for e in entries}
+    ours, theirs = [], []
+    for name, key in (("cifar100", "cifar100"), ("folder_Food-101", "food"), ("folder_oxford_pets", "pets")):
+        for i, method in enumerate(("simclr", "supervised")):
+            ours.append(run[method][f"transfer_{name}_linear_acc"])
+            theirs.append(paper.TABLE8_LINEAR[key][i])
+    rho, n = common.spearman(ours, theirs)
+    report = json.loads((tmp_path / "agreement.json").read_text())
+    assert (report["spearman"], report["spearman_cells"]) == (pytest.approx(rho), 6)
