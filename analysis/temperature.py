@@ -17,18 +17,21 @@ from analysis.paper import TABLE5  # noqa: E402
 from studies.temperature import CELLS  # noqa: E402
 
 STUDY = "temperature"
+PRETEXT = ("train_entropy", "train_contrastive_acc")
 
 
 def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
     by = ["l2", "t"]
-    s = {m: common.summary(df, by, m) for m in (metric, "train_entropy", "train_contrastive_acc")}
+    s = {m: common.summary(df, by, m) for m in (metric, *PRETEXT)}
+    # the pretext task's statistics over the seeds that did not collapse (see claims)
+    trained = {m: common.summary(df[~df["collapsed"]], by, m) for m in PRETEXT}
     rows, cells = [], {}
     for l2, t in CELLS:
         r = {m: common.lookup(s[m], l2=l2, t=t) for m in s}
         p = TABLE5[(l2, t)]
         cells[(l2, t)] = {k: common.mean(v) for k, v in r.items()}
-        n, k = r[metric].get("n") or 0, r[metric].get("collapsed") or 0
-        cells[(l2, t)]["collapsed"] = bool(n and k == n)  # every seed of the cell
+        cells[(l2, t)].update({f"trained_{m}": common.mean(common.lookup(trained[m], l2=l2, t=t)) for m in PRETEXT})
+        cells[(l2, t)]["collapsed_seeds"] = r["train_entropy"].get("collapsed") or 0
         rows.append({"l2 norm": "yes" if l2 else "no", "t": f"{t:g}",
                      "entropy": common.cell(r["train_entropy"]), "paper entropy": p["entropy"],
                      "contrastive acc.": common.cell(r["train_contrastive_acc"], 100.0),
@@ -37,29 +40,27 @@ def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), cells
 
 
-def without_collapsed(claim: common.Claim, left_out: list) -> common.Claim:
-    if left_out:
-        ts = ", ".join(f"t={k[1]:g}" for k in left_out)
-        claim.detail += f" (collapsed, left out: {ts})"
+def left_out(claim: common.Claim, cells: dict, keys: list) -> common.Claim:
+    gone = [f"t={k[1]:g}" + (f" ({c} seeds)" if (c := cells[k]["collapsed_seeds"]) > 1 else "")
+            for k in keys if cells[k]["collapsed_seeds"]]
+    if gone:
+        claim.detail += f" (collapsed seeds left out: {', '.join(gone)})"
     return claim
 
 
 def claims(cells: dict, metric: str) -> list[common.Claim]:
-    """Top-1 claims count every cell (a collapse is that setting's outcome); the claims on entropy and
+    """Top-1 claims count every run (a collapse is that setting's outcome); the claims on entropy and
     contrastive accuracy describe the similarity structure a trained model learned, which a collapsed
-    run does not have, so they leave collapsed cells out and say so."""
+    run does not have, so they average over the seeds that did not collapse and name those left out."""
     acc = lambda k: cells[k][metric]
-    ctr = lambda k: cells[k]["train_contrastive_acc"] * 100
+    ctr = lambda k: cells[k]["trained_train_contrastive_acc"] * 100
     l2 = [k for k in CELLS if k[0]]
     raw = [k for k in CELLS if not k[0]]
-    gone = [k for k in CELLS if cells[k].get("collapsed")]
-    live = lambda ks: [k for k in ks if k not in gone]  # noqa: E731
-    mean = lambda xs: pd.Series(xs, dtype=float).mean()
+    mean = lambda xs: pd.Series(xs, dtype=float).mean()  # a cell whose every seed collapsed is NaN: skipped
     best_raw = pd.Series([acc(k) for k in raw], dtype=float).max()
     best_l2 = pd.Series([acc(k) for k in l2], dtype=float).max()
-    out = [without_collapsed(common.greater(mean([ctr(k) for k in live(raw)]), mean([ctr(k) for k in live(l2)]),
-                                            "contrastive acc. without l2 norm (mean)", "with l2 norm (mean)"),
-                             gone),
+    out = [left_out(common.greater(mean([ctr(k) for k in raw]), mean([ctr(k) for k in l2]),
+                                   "contrastive acc. without l2 norm (mean)", "with l2 norm (mean)"), cells, CELLS),
            common.greater(best_l2, best_raw, "best top-1 with l2 norm", "best top-1 without")]
     l2_acc = pd.Series({k[1]: acc(k) for k in l2}, dtype=float).dropna()
     if len(l2_acc) == len(l2):
@@ -69,12 +70,10 @@ def claims(cells: dict, metric: str) -> list[common.Claim]:
     else:
         out.append(common.Claim("an intermediate temperature is best (l2 norm: not 0.05, not 1)", None,
                                 f"{len(l2_acc)} of {len(l2)} l2-norm cells measured"))
-    ent = [cells[k]["train_entropy"] for k in live(l2)]
-    rho, n = common.spearman(ent, [k[1] for k in live(l2)])
-    out.append(without_collapsed(common.Claim(
+    rho, n = common.spearman([cells[k]["trained_train_entropy"] for k in l2], [k[1] for k in l2])
+    out.append(left_out(common.Claim(
         "with l2 norm, entropy rises with temperature (Spearman > 0.8)", None if pd.isna(rho) else bool(rho > 0.8),
-        f"Spearman {rho:+.2f} over {n} cells" if not pd.isna(rho) else f"{n} cells measured"),
-        [k for k in gone if k[0]]))
+        f"Spearman {rho:+.2f} over {n} cells" if not pd.isna(rho) else f"{n} cells measured"), cells, l2))
     return out
 
 

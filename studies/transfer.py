@@ -5,10 +5,12 @@ Targets (eval.transfer): tiny -> the built-in set's shifted variant (new images 
 clutter, simclr/data.py SYNTHETIC_TRANSFER; the same classes, a new distribution); cpu and cifar10 ->
 CIFAR-100 (a Table 8 set) and STL-10 (not one: the usual CIFAR-10 -> STL-10 transfer, same classes at
 another resolution); imagenet -> CIFAR-10, CIFAR-100 (Table 8's two array-backed sets) and STL-10.
-Table 8's other sets (Food-101, Birdsnap, SUN397, Cars, Aircraft, VOC2007, DTD, Pets, Caltech-101,
+Table 8's other single-label sets (Food-101, Birdsnap, SUN397, Cars, Aircraft, DTD, Pets, Caltech-101,
 Flowers) come as ImageFolder trees: --set 'eval.transfer=[cifar100, folder:/data/food101, ...]'
-(train/ and test/ inside; decoded into memory at the pretraining size, about 11 GB for Food-101 at
-224 px). Targets are read at the pretraining image size. The paper's linear
+(train/ and test/ inside; both splits decoded into memory at the pretraining size: about 15 GB for
+Food-101 at 224 px); VOC2007 is multi-label (mAP), which no folder tree holds. The paper reports mean
+per-class accuracy for Aircraft, Pets, Caltech-101 and Flowers, top-1 elsewhere; ours is top-1.
+Targets are read at the pretraining image size. The paper's linear
 transfer is an L-BFGS logistic regression; here the linear probe of simclr/evaluate.py (Nesterov SGD on
 standardized features, no weight decay). The torchvision targets need data.download=true once online.
 """

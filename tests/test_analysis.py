@@ -183,6 +183,7 @@ def test_a_collapsed_run_is_marked_and_named(tmp_path):
     path = tmp_path / run.run_id / "metrics.json"
     m = json.loads(path.read_text())
     m["train_contrastive_acc"] = 1.0 / (2 * run.train.batch_size - 1)  # the positive found at chance
+    m["linear_acc"] = 99.0  # whatever the probe reads, the top-1 claims count it
     path.write_text(json.dumps(m))
     temperature.make(tmp_path)
     table = (tmp_path / "table5.md").read_text()
@@ -198,13 +199,32 @@ def test_a_collapsed_run_is_marked_and_named(tmp_path):
     claims = {c["text"]: c for c in report["claims"]}
     ctr = claims["contrastive acc. without l2 norm (mean) > with l2 norm (mean)"]
     assert ctr["detail"].startswith(f"{mean_acc(without):.1f} vs {mean_acc(with_l2):.1f}")
-    assert ctr["detail"].endswith("(collapsed, left out: t=0.05)")
+    assert ctr["detail"].endswith("(collapsed seeds left out: t=0.05)")
     rho, n = common.spearman([m["train_entropy"] for m in with_l2], [0.1, 0.5, 1.0])
     ent = claims["with l2 norm, entropy rises with temperature (Spearman > 0.8)"]
-    assert ent["detail"] == f"Spearman {rho:+.2f} over 3 cells (collapsed, left out: t=0.05)"
+    assert ent["detail"] == f"Spearman {rho:+.2f} over 3 cells (collapsed seeds left out: t=0.05)"
     assert ent["passed"] is bool(rho > 0.8)
-    top1 = claims["an intermediate temperature is best (l2 norm: not 0.05, not 1)"]
-    assert "of 4" not in top1["detail"]  # top-1 claims still count the collapsed cell
+    assert claims["best top-1 with l2 norm > best top-1 without"]["detail"].startswith("99.0 vs ")
+    assert claims["an intermediate temperature is best (l2 norm: not 0.05, not 1)"]["detail"] == "best t = 0.05 (99.0)"
+
+
+def test_a_partly_collapsed_cell_keeps_its_other_seeds_in_the_pretext_claims(tmp_path):
+    from analysis import temperature
+
+    entries = fake_store(tmp_path, "temperature", seeds=2)
+    runs = {(e["config"].loss.temperature, e["seed"]): e["config"] for e in entries}
+    metrics = {k: json.loads((tmp_path / c.run_id / "metrics.json").read_text()) for k, c in runs.items()}
+    gone = runs[(0.5, 0)]
+    metrics[(0.5, 0)]["train_contrastive_acc"] = 1.0 / (2 * gone.train.batch_size - 1)
+    (tmp_path / gone.run_id / "metrics.json").write_text(json.dumps(metrics[(0.5, 0)]))
+    temperature.make(tmp_path)
+    cell = lambda t: [m["train_contrastive_acc"] for (tt, s), m in metrics.items() if tt == t and (tt, s) != (0.5, 0)]
+    per_cell = lambda ts: [100 * sum(cell(t)) / len(cell(t)) for t in ts]  # noqa: E731
+    with_l2, without = per_cell((0.05, 0.1, 0.5, 1.0)), per_cell((10.0, 100.0))
+    claims = {c["text"]: c for c in json.loads((tmp_path / "agreement.json").read_text())["claims"]}
+    detail = claims["contrastive acc. without l2 norm (mean) > with l2 norm (mean)"]["detail"]
+    assert detail.startswith(f"{sum(without) / 2:.1f} vs {sum(with_l2) / 4:.1f}")
+    assert detail.endswith("(collapsed seeds left out: t=0.5)")
 
 
 def test_spearman_never_ranks_what_trivially_differs(tmp_path):
@@ -357,8 +377,9 @@ def test_table8_folder_targets_stand_beside_the_papers_numbers(tmp_path):
     from analysis import paper, transfer
 
     assert [transfer.paper_name(n) for n in ("cifar100", "folder_Food-101", "folder_oxford_pets", "folder_DTD",
-                                             "stl10", "synthetic", "folder_my_photos")] == \
-        ["cifar100", "food", "pets", "dtd", None, None, None]
+                                             "folder_fgvc-aircraft-2013b", "stl10", "synthetic", "folder_my_photos",
+                                             "folder_VOC2007", "folder_caltech256")] == \
+        ["cifar100", "food", "pets", "dtd", "aircraft", None, None, None, None, None]
     sets = ["eval.transfer=[cifar100, stl10, folder:/data/Food-101, folder:/data/oxford_pets]"]
     entries = fake_store(tmp_path, "transfer", "cpu", sets=sets)
     transfer.make(tmp_path)

@@ -35,6 +35,8 @@ def test_step_profile_groups_the_operators_and_accounts_for_the_whole_step():
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     assert set(r["share"]) == {"convolution", "batch_norm", "relu", "add", "other"}
-    assert abs(sum(r["share"].values()) - 1) < 0.01 and abs(sum(r["ms"].values()) - r["ms_per_step"]) < 0.5
+    assert abs(sum(r["share"].values()) - 1) < 0.01
+    # the operators' self times happen within the step's wall time, and they are most of what was profiled
+    assert r["ms_per_step"] <= r["wall_ms_per_step"] and r["outside_aten_ms_per_step"] < r["ms_per_step"]
     assert r["share"]["convolution"] > 0 and r["share"]["batch_norm"] > 0 and r["share"]["relu"] > 0
     assert "commit" in r["git"] and r["batch_size"] == 16
