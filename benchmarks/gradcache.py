@@ -38,11 +38,10 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
     """Train `steps` steps at this batch and chunk in this process; memory and speed."""
     import torch
 
-    from simclr import allocator
+    from benchmarks.throughput import start
     from simclr import config as C
     from simclr.data import InMemory
     from simclr.models import build_model
-    from simclr.run import resolve_device
     from simclr.store import environment
     from simclr.train import pretrain
 
@@ -50,10 +49,7 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
                                       f"train.steps={steps}", "optim.warmup_epochs=0", "train.progress=false",
                                       f"train.checkpoint_every={10 ** 6}", "data.name=synthetic",
                                       f"data.num_train={batch}", "eval.knn_every_epochs=0"])
-    device = resolve_device(cfg.train.device)
-    malloc = allocator.for_device(device.type)  # as a run does
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    device, malloc = start(cfg)  # allocator and threads as a run sets them
     size = cfg.data.image_size
     g = torch.Generator().manual_seed(0)
     data = InMemory(torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=g),

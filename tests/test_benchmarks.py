@@ -40,3 +40,14 @@ def test_step_profile_groups_the_operators_and_accounts_for_the_whole_step():
     assert r["ms_per_step"] <= r["wall_ms_per_step"] and r["outside_aten_ms_per_step"] < r["ms_per_step"]
     assert r["share"]["convolution"] > 0 and r["share"]["batch_norm"] > 0 and r["share"]["relu"] > 0
     assert "commit" in r["git"] and r["batch_size"] == 16
+
+
+def test_gradcache_benchmark_trains_each_setting_in_its_own_process():
+    cmd = [sys.executable, "benchmarks/gradcache.py", "configs/tiny.yaml", "train.threads=1", "--steps", "2",
+           "--settings", "64:0", "64:32"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
+    rows = [json.loads(line) for line in out.strip().splitlines() if line.startswith("{")]
+    assert [(r["batch"], r["chunk"], r["status"]) for r in rows] == [(64, 0, "completed"), (64, 32, "completed")]
+    for r in rows:
+        assert r["images_per_s"] > 0 and r["peak_rss_mb"] >= r["resting_rss_mb"] > 0
+        assert r["malloc"].startswith(("kept", "default", "preloaded", "system", "unsupported")) and "commit" in r["git"]
