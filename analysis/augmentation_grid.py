@@ -3,7 +3,8 @@ and the agreement report on the paper's claims (the paper gives this figure as a
 
 python analysis/augmentation_grid.py [--results results/augmentation_grid/tiny]
 
-Writes figure5.{png,pdf} and figure5.{md,tex,csv} beside the results.
+Writes figure5.{png,pdf} and figure5.{md,tex,csv} beside the results. A store of the symmetric variant
+(both branches transformed, the quickstart's) is named so in every title and report.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from analysis import common  # noqa: E402
 from studies.augmentation_grid import OPERATORS  # noqa: E402
 
 STUDY = "augmentation_grid"
+# the quickstart's protocol: named in every title and kept apart from the one-branch claims
+VARIANT = "symmetric variant, not the paper's one-branch protocol"
 
 
 def protocol(df: pd.DataFrame) -> pd.Series:
@@ -54,32 +57,39 @@ def table(results_dir: str | Path) -> tuple[pd.DataFrame, str, list[str], pd.Dat
     return grid, metric, notes, df
 
 
-def claims(grid: pd.DataFrame, s: pd.DataFrame | None = None) -> list[common.Claim]:
-    """The summary s (per-cell mean, std, n), where given, lets a comparison of two cells weigh the
-    seeds' spread."""
-    ops = [c for c in grid.columns if c != "row mean"]
-    if grid.empty or len(ops) < 2:
+def claims(per_seed: dict, noise: common.Noise | None) -> list[common.Claim]:
+    """per_seed: {(first, second): Cell}. Margins, per seed: best composition - best single operator;
+    mean over compositions - mean over single operators; best crop + colour cell - best other cell."""
+    ops = [o for o in OPERATORS if any(k[0] == o for k in per_seed)]
+    if len(ops) < 2:
         return [common.Claim("no single operator suffices; composition helps", None, "fewer than 2 operators")]
-    cells = pd.Series({(a, b): grid.loc[a, b] for a in ops for b in ops})
+    keys = [(a, b) for a in ops for b in ops]
+    needs = {k: per_seed.get(k, common.Cell.empty()) for k in keys}
+    diag = [k for k in keys if k[0] == k[1]]
+    off = [k for k in keys if k[0] != k[1]]
+    mean = pd.Series({k: c.values.mean() for k, c in needs.items()}, dtype=float)
 
-    def best(keys) -> tuple[float, tuple | None]:
-        """The best measured cell among keys: its value (with its seeds' spread) and its key."""
-        sub = cells[keys].dropna()
-        if sub.empty:
-            return float("nan"), None
-        key = sub.idxmax()
-        return (common.mean(common.lookup(s, first=key[0], second=key[1])) if s is not None else sub[key]), key
+    def best(group) -> str:
+        sub = mean[group].dropna()
+        return "-" if sub.empty else sub.idxmax()
 
-    diag = [k for k in cells.index if k[0] == k[1]]
-    off = [k for k in cells.index if k[0] != k[1]]
-    (a, ka), (b, kb) = best(off), best(diag)
-    out = [common.greater(a, b, f"best composition ({' then '.join(ka) if ka else '-'})",
-                          f"best single operator ({kb[0] if kb else '-'})"),
-           common.greater(cells[off].mean(), cells[diag].mean(), "mean over compositions", "mean over single operators")]
+    def apart(a: float, b: float) -> str:
+        return common.versus({"a": a, "b": b})
+
+    ka, kb = best(off), best(diag)
+    out = [common.judge(f"best composition ({' then '.join(ka) if ka != '-' else '-'}) > best single operator "
+                        f"({kb[0] if kb != '-' else '-'})", needs,
+                        lambda x: common.group_max(x, off) - common.group_max(x, diag), noise,
+                        lambda m: apart(common.group_max(m, off), common.group_max(m, diag))),
+           common.judge("mean over compositions > mean over single operators", needs,
+                        lambda x: common.group_mean(x, off) - common.group_mean(x, diag), noise,
+                        lambda m: apart(common.group_mean(m, off), common.group_mean(m, diag)))]
     if {"crop", "color"} <= set(ops):
         pair = [("crop", "color"), ("color", "crop")]
-        out.append(common.greater(best(pair)[0], best([k for k in cells.index if k not in pair])[0],
-                                  "crop + colour (either order)", "every other cell"))
+        rest = [k for k in keys if k not in pair]
+        out.append(common.judge("crop + colour (either order) > every other cell", needs,
+                                lambda x: common.group_max(x, pair) - common.group_max(x, rest), noise,
+                                lambda m: apart(common.group_max(m, pair), common.group_max(m, rest))))
     return out
 
 
@@ -98,7 +108,8 @@ def make(results_dir: str | Path) -> list[Path]:
     ax.axvline(len(grid.columns) - 1, color="white", lw=6)  # sets the row-mean column apart
     ax.set_xlabel("2nd transformation")
     ax.set_ylabel("1st transformation")
-    ax.set_title("Figure 5 (symmetric: both branches transformed)" if (df["protocol"] == "symmetric").all()
+    variant = VARIANT if (df["protocol"] == "symmetric").all() else ""
+    ax.set_title("Figure 5, " + VARIANT.replace(", ", ",\n", 1) if variant
                  else "Figure 5: one branch transformed, the other identity")
     paths = common.save_figure(fig, out, "figure5")
     # mean ± std over seeds; missing or diverged cells say so (the heatmap leaves them blank)
@@ -113,8 +124,10 @@ def make(results_dir: str | Path) -> list[Path]:
         elif len(measured) < len(grid.columns) - 1:  # partial row: say over what
             shown.loc[a, "row mean"] = f"{measured.mean():.1f} ({len(measured)} of {len(grid.columns) - 1})"
     shown = shown.reset_index().rename(columns={"first": "1st \\ 2nd"})
-    paths += common.write_table(shown, out, "figure5", f"Figure 5, {metric} (%), mean ± std over seeds")
-    return paths + common.write_report(out, STUDY, "Figure 5", metric, claims(grid, s), None, notes)
+    paths += common.write_table(shown, out, "figure5", f"Figure 5{', ' + variant if variant else ''}, {metric} (%), "
+                                "mean ± std over seeds")
+    decided = claims(common.cells(df, ["first", "second"], metric), common.seed_noise(out))
+    return paths + common.write_report(out, STUDY, "Figure 5", metric, decided, None, notes, variant=variant)
 
 
 if __name__ == "__main__":

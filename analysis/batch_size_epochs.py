@@ -38,18 +38,26 @@ def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict, list, list
     return pd.DataFrame(rows), cells, batches, epochs
 
 
-def claims(cells: dict, batches: list, epochs: list) -> list[common.Claim]:
+def claims(per_seed: dict, batches: list, epochs: list, noise: common.Noise | None) -> list[common.Claim]:
+    """per_seed: {(scaling, batch, epochs): Cell}. Margins, per seed: batch hi - batch lo (linear scaling,
+    fewest epochs); the gap batch hi - batch lo at the fewest epochs - at the most; sqrt - linear scaling
+    (smallest batch, fewest epochs)."""
     lo_b, hi_b, lo_e, hi_e = batches[0], batches[-1], epochs[0], epochs[-1]
-    c = lambda sc, b, e: cells.get((sc, b, e), float("nan"))
+    c = lambda sc, b, e: per_seed.get((sc, b, e), common.Cell.empty())  # noqa: E731
     out = [common.greater(c("linear", hi_b, lo_e), c("linear", lo_b, lo_e),
-                          f"linear scaling, {lo_e:g} epochs: batch {hi_b}", f"batch {lo_b}")]
-    gap = {e: c("linear", hi_b, e) - c("linear", lo_b, e) for e in (lo_e, hi_e)}
-    out.append(common.exceeds(gap[lo_e], gap[hi_e] if hi_e != lo_e else float("nan"),
-                              f"longer training closes the gap (linear scaling): batch {hi_b} - batch {lo_b} "
-                              f"is smaller at {hi_e:g} epochs than at {lo_e:g}",
-                              f"gap {gap[hi_e]:+.1f} at {hi_e:g} epochs vs {gap[lo_e]:+.1f} at {lo_e:g}"))
+                          f"linear scaling, {lo_e:g} epochs: batch {hi_b}", f"batch {lo_b}", noise)]
+    text = (f"longer training closes the gap (linear scaling): batch {hi_b} - batch {lo_b} is smaller at "
+            f"{hi_e:g} epochs than at {lo_e:g}")
+    if hi_e == lo_e:
+        out.append(common.Claim(text, None, "one training length only"))
+    else:
+        needs = {(b, e): c("linear", b, e) for b in (lo_b, hi_b) for e in (lo_e, hi_e)}
+        gap = lambda x, e: x[(hi_b, e)] - x[(lo_b, e)]  # noqa: E731
+        out.append(common.judge(text, needs, lambda x: gap(x, lo_e) - gap(x, hi_e), noise,
+                                lambda m: f"gap {gap(m, hi_e):+.1f} at {hi_e:g} epochs vs {gap(m, lo_e):+.1f} at "
+                                          f"{lo_e:g}"))
     out.append(common.greater(c("sqrt", lo_b, lo_e), c("linear", lo_b, lo_e),
-                              f"batch {lo_b}, {lo_e:g} epochs: sqrt scaling", "linear scaling"))
+                              f"batch {lo_b}, {lo_e:g} epochs: sqrt scaling", "linear scaling", noise))
     return out
 
 
@@ -104,7 +112,8 @@ def make(results_dir: str | Path) -> list[Path]:
     corr = common.spearman([cells[k] for k in keys], [TABLE_B1[pairs[k[1:]]][SCALINGS.index(k[0])]
                                                       for k in keys]) if keys else None
     return paths + common.write_report(out, STUDY, "Figure 9 / Table B.1", metric,
-                                       claims(cells, batches, epochs), corr, notes, correlated=correlated)
+                                       claims(common.cells(df, ["scaling", "batch", "epochs"], metric), batches,
+                                              epochs, common.seed_noise(out)), corr, notes, correlated=correlated)
 
 
 def _doubling(xs: list) -> bool:

@@ -2,16 +2,19 @@
 Markdown / LaTeX / CSV tables and PNG / PDF figures, and the agreement report against the paper.
 
 Analysis reads only the store: <results>/study.json (which run fills which cell, written by
-studies/run.py) and each run's config.json / metrics.json. Never checkpoints.
+studies/run.py) and each run's config.json / metrics.json; a claim over one seed also reads the seed
+noise store of the same preset (<results root>/seed_noise/<preset>/). Never checkpoints.
 """
 from __future__ import annotations
 
 import math
 import sys
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats
 
 from simclr.store import load_results, write_json
 from studies.common import read_manifest
@@ -21,10 +24,17 @@ DONE = "completed"
 
 @dataclass
 class Claim:
-    """One claim of the paper checked on our results: passed is None when the results cannot decide."""
+    """One claim of the paper checked on our results: passed is None when the results cannot decide.
+    margin: the mean over paired seeds of how far ours clear the claim's threshold the paper's way; low
+    and high: its 95 % interval; method: how that interval was had (see judge)."""
     text: str
     passed: bool | None
     detail: str
+    margin: float | None = None
+    low: float | None = None
+    high: float | None = None
+    n_seeds: int = 0
+    method: str = ""
 
 
 def load(results_dir: str | Path, study: str, report: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -137,79 +147,208 @@ def cell(row: dict, scale: float = 1.0) -> str:
     return text + (" (collapsed)" if k and k == row.get("n") else f" ({k} of {row['n']} seeds collapsed)" if k else "")
 
 
-class Mean(float):
-    """A cell's mean over seeds that remembers its std and n, so a claim can weigh the seeds' spread."""
+def mean(row: dict) -> float:
+    """A summary row's mean (NaN for no row)."""
+    return float(row.get("mean", float("nan"))) if row else float("nan")
 
-    def __new__(cls, value: float, std: float = float("nan"), n: int = 1):
-        self = super().__new__(cls, value)
-        self.std, self.n = std, n
+
+class Correlation(tuple):
+    """(rho, n) of paired cells, carrying the 95 % interval of rho as low / high (NaN below 4 pairs)."""
+
+    def __new__(cls, rho: float, n: int, low: float = float("nan"), high: float = float("nan")):
+        self = super().__new__(cls, (rho, n))
+        self.low, self.high = low, high
         return self
 
 
-def mean(row: dict) -> float:
-    if not row:
-        return float("nan")
-    return Mean(row.get("mean", float("nan")), row.get("std", float("nan")), int(row.get("n", 1) or 0))
-
-
-def spearman(ours, paper) -> tuple[float, int]:
-    """Spearman rank correlation of paired cells (Pearson on average ranks) and the number of pairs."""
+def spearman(ours, paper) -> Correlation:
+    """Spearman rank correlation of paired cells (Pearson on average ranks) and the number of pairs, with
+    its 95 % interval: Fisher z of the Pearson correlation of the ranks (scipy.stats.pearsonr), which needs
+    4 pairs or more."""
     pair = pd.DataFrame({"ours": list(ours), "paper": list(paper)}).dropna()
     if len(pair) < 3 or pair["ours"].nunique() < 2 or pair["paper"].nunique() < 2:
-        return float("nan"), len(pair)
-    return float(pair["ours"].rank().corr(pair["paper"].rank())), len(pair)
+        return Correlation(float("nan"), len(pair))
+    ranks = pair.rank()
+    rho = float(ranks["ours"].corr(ranks["paper"]))
+    if len(pair) < 4:
+        return Correlation(rho, len(pair))
+    ci = stats.pearsonr(ranks["ours"], ranks["paper"]).confidence_interval(0.95)
+    return Correlation(rho, len(pair), float(ci.low), float(ci.high))
 
 
-# Two cells closer than this (accuracy points) are not told apart: one seed of a small run moves by
-# about that much (the tiny preset's kNN: 1-2 points between seeds). Run --seeds 3 to decide them.
-NOISE = 1.0
+# ---------------------------------------------------------------------------------------------------
+# Deciding a claim. Arms with the same seed share their initialisation and data order, so a claim's
+# quantity is computed seed by seed over the seeds every cell it needs has completed, as a margin:
+# positive where our results go the paper's way (a - b for "a > b", 3 - range for "range < 3"). The
+# claim passes when the 95 % interval of the mean margin lies above 0, fails when it lies below, and is
+# undecided otherwise. Over two paired seeds or more the interval is Student's t over the per-seed
+# margins. One seed cannot measure its own spread: the interval is margin +- 1.96 sigma_d, sigma_d
+# propagated from the preset's seed noise, the baseline's spread over seeds measured by the seed_noise
+# study (<results root>/seed_noise/<preset>/).
+
+Q = float(stats.norm.ppf(0.975))
+NOISE_SEEDS = 5  # a standard deviation over fewer seeds is itself too uncertain to judge by
+RULE = ("How a claim is decided: its margin (positive where ours go the paper's way: a - b for \"a > b\", "
+        "3 - range for \"range < 3\") is computed seed by seed over the seeds every cell it needs has completed "
+        "(same seed: same initialisation and data order). pass: the 95 % interval of the mean margin lies above "
+        "0; FAIL: below 0; undecided: it holds 0. Two seeds or more: Student's t interval over the paired "
+        "seeds. One seed: the margin +- 1.96 sigma_d, with sigma_d propagated from the preset's measured seed "
+        "noise (python studies/run.py seed_noise): each cell moved by 1.96 sigma alone, the margin's changes "
+        "added in quadrature (exact for differences and means of cells: sqrt(2) sigma for a - b; at least "
+        "as wide for maxima, ranges and ranks).")
 
 
-def _tolerance(a: float, b: float) -> tuple[float, str]:
-    """How close to its threshold a difference of two cells stays undecided: NOISE, or where both
-    cells have several seeds and they spread more, two standard errors of the difference (unpaired,
-    so cautious where the seed moves all cells together). Only cells read through mean() carry their
-    seeds; derived numbers (means over cells, maxima, gaps) are held to NOISE."""
-    sa, sb = getattr(a, "std", float("nan")), getattr(b, "std", float("nan"))
-    na, nb = getattr(a, "n", 1), getattr(b, "n", 1)
-    if na < 2 or nb < 2 or _isna(sa) or _isna(sb):
-        return NOISE, f"{NOISE:g} point"
-    two_se = 2 * math.sqrt(sa ** 2 / na + sb ** 2 / nb)
-    return (two_se, f"two standard errors ({two_se:.1f}) over seeds") if two_se > NOISE else (NOISE, f"{NOISE:g} point")
+@dataclass
+class Cell:
+    """One cell's metric seed by seed: values is indexed by the seeds whose run completed (NaN: a value
+    left out, e.g. a collapsed run's pretext statistics); metric and scale say which seed noise is its."""
+    values: pd.Series
+    metric: str
+    scale: float = 1.0
+
+    @classmethod
+    def empty(cls, metric: str = "") -> "Cell":
+        return cls(pd.Series(dtype=float), metric)
 
 
-def _decide(diff: float, a: float, b: float, text: str) -> Claim:
-    """diff = how far the claim clears its threshold; undecided within the tolerance of it."""
-    numbers = f"{a:.1f} vs {b:.1f} ({a - b:+.1f})"
-    tol, what = _tolerance(a, b)
-    if abs(diff) < tol:
-        return Claim(text, None, f"{numbers}: within {what} of the threshold, not told apart")
-    return Claim(text, bool(diff > 0), numbers)
+def _label(v):
+    """A label as a plain Python value, NaN as None, so that cell keys compare and hash reliably."""
+    v = v.item() if hasattr(v, "item") else v
+    return None if _isna(v) else v
 
 
-def greater(a: float, b: float, what_a: str, what_b: str, margin: float = 0.0) -> Claim:
-    """Claim 'a > b (+ margin)', undecided when either is missing or the difference is within NOISE."""
+def cells(df: pd.DataFrame, by: list[str], metric: str, scale: float = 1.0,
+          leave_out: pd.Series | None = None) -> dict:
+    """{cell key: Cell} of metric (times scale) over each cell's completed seeds; keys are tuples of the
+    `by` labels (the label itself for one), None for a NaN label. Rows where leave_out is true keep
+    their seed with a NaN value."""
+    out = {}
+    for key, g in df.groupby(by, dropna=False, sort=False):
+        key = tuple(_label(k) for k in (key if isinstance(key, tuple) else (key,)))
+        done = g[g["status"] == DONE]
+        v = (pd.to_numeric(done[metric], errors="coerce") * scale if metric in done
+             else pd.Series(float("nan"), index=done.index))
+        if leave_out is not None:
+            v = v.where(~leave_out.loc[done.index].astype(bool))
+        per_seed = pd.Series(v.to_numpy(dtype=float), index=done["seed"].to_numpy()).groupby(level=0).mean()
+        out[key if len(by) > 1 else key[0]] = Cell(per_seed, metric, scale)
+    return out
+
+
+@dataclass
+class Noise:
+    """A preset's seed noise: each metric's standard deviation over the seeds of its baseline (the
+    seed_noise study). `problem` says why there is none to judge by."""
+    preset: str | None
+    std: dict
+    reference: str = "linear_acc"  # the baseline's top-1, standing in for metrics it does not record
+    n: int = 0
+    problem: str = ""
+
+    def sigma(self, metric: str, scale: float = 1.0) -> tuple[float, str]:
+        """(sigma of metric in its cells' units, what it is)."""
+        if metric in self.std:
+            return self.std[metric] * scale, metric
+        return self.std[self.reference], f"{self.reference}, standing in for {metric}"
+
+
+def seed_noise(results_dir: str | Path) -> Noise:
+    """The seed noise of the preset a store ran at (its study.json), read from the seed_noise store of
+    that preset beside it: <results root>/seed_noise/<preset>/, the results root being the parent of the
+    study's folder (results/temperature/tiny -> results), or the store's parent for a store one level
+    down (results/quickstart -> results) where only that one exists."""
+    results_dir = Path(results_dir)
+    preset = (read_manifest(results_dir) or {}).get("preset")
+    if not preset:
+        return Noise(None, {}, problem=f"{results_dir}/study.json records no preset, so no seed noise applies")
+    where = results_dir.parent.parent / "seed_noise" / preset
+    if not where.exists() and (results_dir.parent / "seed_noise" / preset).exists():
+        where = results_dir.parent / "seed_noise" / preset
+    from studies.presets import NEEDS_ROOT
+
+    cmd = (f"python studies/run.py seed_noise --preset {preset}"
+           + (" --data-root DIR" if preset in NEEDS_ROOT else "")
+           + ("" if where == Path("results") / "seed_noise" / preset else f" --results {where}"))
+    df, _ = load(where, "seed_noise")
+    done = df[df["status"] == DONE] if len(df) else df
+    if len(done) < NOISE_SEEDS:
+        seeds = f"measured over {len(done)} of {NOISE_SEEDS} seeds" if len(done) else "not measured"
+        return Noise(preset, {}, n=len(done), problem=f"seed noise of preset {preset} {seeds}: run {cmd}")
+    std = {}
+    for c in done.columns:
+        if c.startswith("config.") or c in ("seed", "collapsed"):
+            continue
+        v = pd.to_numeric(done[c], errors="coerce").dropna()
+        if len(v) >= NOISE_SEEDS:
+            std[c] = float(v.std())
+    reference = metric_for(done)
+    if reference not in std:
+        return Noise(preset, std, n=len(done), problem=f"seed noise of preset {preset}: {where} has no {reference}")
+    return Noise(preset, std, reference, len(done))
+
+
+def judge(text: str, needs: dict, margin, noise: Noise | None, show=None) -> Claim:
+    """Decide a claim from its cells (`needs`: {name: Cell}) and its margin, a function of one seed's
+    {name: value} that is positive where the claim holds. show, a function of the cells' means over the
+    paired seeds, writes the numbers the claim compares."""
+    paired = sorted(set.intersection(*(set(c.values.index) for c in needs.values()))) if needs else []
+    d = pd.Series({s: margin({k: c.values[s] for k, c in needs.items()}) for s in paired}, dtype=float).dropna()
+    means = {k: float(c.values.reindex(d.index).mean() if len(d) else c.values.mean()) for k, c in needs.items()}
+    shown = show(means) if show else ""
+    n = len(d)
+    if n == 0:
+        return Claim(text, None, f"{shown}: not every cell measured at a common seed".lstrip(": "))
+    m = float(d.mean())
+    if n >= 2:
+        with warnings.catch_warnings():  # equal margins on every seed: scipy warns, the interval is the point
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = stats.ttest_1samp(d.to_numpy(), 0.0).confidence_interval(0.95)
+        low, high, method = float(ci.low), float(ci.high), "t over paired seeds"
+    else:
+        if noise is None or noise.problem:
+            why = noise.problem if noise is not None else "no seed noise given"
+            return Claim(text, None, f"{shown}; one seed; {why}".lstrip("; "), m, n_seeds=1)
+        x = {k: c.values[d.index[0]] for k, c in needs.items()}
+        moves, what = [], {}
+        for k, c in needs.items():
+            sigma, of = noise.sigma(c.metric, c.scale)
+            what[of] = sigma
+            if _isna(x[k]):
+                continue
+            # the margin's change when this cell alone moves by 1.96 sigma either way
+            moved = [margin({**x, k: x[k] + sign * Q * sigma}) - m for sign in (1, -1)]
+            moves.append(max((abs(v) for v in moved if not _isna(v)), default=0.0))
+        half = math.sqrt(sum(v * v for v in moves))
+        low, high = m - half, m + half
+        method = f"preset {noise.preset}'s seed noise: " + ", ".join(f"sigma {s:.2g} of {of}" for of, s in what.items())
+    passed = True if low > 0 else False if high < 0 else None
+    return Claim(text, passed, shown, m, low, high, n, method)
+
+
+def greater(a: Cell, b: Cell, what_a: str, what_b: str, noise: Noise | None, margin: float = 0.0) -> Claim:
+    """Claim 'a > b (+ margin)': margin a_s - b_s - margin."""
     text = f"{what_a} > {what_b}" + (f" by more than {margin:g} points" if margin else "")
-    if _isna(a) or _isna(b):
-        return Claim(text, None, f"{what_a}: {num(a)}, {what_b}: {num(b)}: not both measured")
-    return _decide(a - b - margin, a, b, text)
+    return judge(text, {"a": a, "b": b}, lambda x: x["a"] - x["b"] - margin, noise, versus)
 
 
-def at_least(a: float, b: float, text: str, margin: float = 0.0) -> Claim:
-    """Claim 'a >= b - margin', undecided when either is missing or the difference is within NOISE."""
-    if _isna(a) or _isna(b):
-        return Claim(text, None, "not both measured")
-    return _decide(a - b + margin, a, b, text)
+def at_least(a: Cell, b: Cell, text: str, noise: Noise | None, margin: float = 0.0) -> Claim:
+    """Claim 'a >= b - margin': margin a_s - b_s + margin."""
+    return judge(text, {"a": a, "b": b}, lambda x: x["a"] - x["b"] + margin, noise, versus)
 
 
-def exceeds(x: float, y: float, text: str, detail: str) -> Claim:
-    """Claim 'x > y' for derived quantities (gaps, gains) with its own wording; undecided when either is
-    missing or within NOISE."""
-    if _isna(x) or _isna(y):
-        return Claim(text, None, "not every cell measured")
-    if abs(x - y) < NOISE:
-        return Claim(text, None, f"{detail}: within {NOISE:g} point, not told apart")
-    return Claim(text, bool(x > y), detail)
+def versus(m: dict) -> str:
+    """'59.6 vs 57.1 (+2.5)' of the cells a and b."""
+    a, b = m["a"], m["b"]
+    return f"{num(a)} vs {num(b)}" + ("" if _isna(a) or _isna(b) else f" ({a - b:+.1f})")
+
+
+def group_mean(x: dict, keys) -> float:
+    """Mean of x over keys, skipping NaN (left-out) values; NaN when none is left."""
+    return pd.Series([x[k] for k in keys], dtype=float).mean()
+
+
+def group_max(x: dict, keys) -> float:
+    return pd.Series([x[k] for k in keys], dtype=float).max()
 
 
 def num(v) -> str:
@@ -249,23 +388,49 @@ def save_figure(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
+MARK = {True: "pass", False: "FAIL", None: "undecided"}
+CLAIM_COLUMNS = "| result | ours | margin [95 % interval] | seeds (interval from) |"
+
+
+def claim_row(c: dict) -> str:
+    """The cells of a claim's row after its text: result, our numbers, margin and interval, seeds."""
+    # accuracy points to one decimal; correlations and other small margins to two
+    sign = lambda v: "-" if v is None or _isna(v) else f"{v:+.1f}" if abs(v) >= 1 else f"{v:+.2f}"  # noqa: E731
+    interval = "" if c.get("low") is None else f" [{sign(c['low'])}, {sign(c['high'])}]"
+    seeds = f"{c.get('n_seeds', 0)}" + (f" ({c['method']})" if c.get("method") else "")
+    return f"| {MARK[c['passed']]} | {c['detail'] or '-'} | {sign(c.get('margin'))}{interval} | {seeds} |"
+
+
+def correlation_text(rho, n, low, high, unit: str) -> str:
+    """'+0.60 over 6 cells (95 % interval [-0.31, +0.95], Fisher z)'; low None: a correlation given
+    without its interval (a weighted mean of several, which name theirs)."""
+    if rho is None or _isna(rho):
+        return f"n/a over {n} {unit}"
+    if low is None:
+        return f"{rho:+.2f} over {n} {unit}"
+    ci = (f"95 % interval n/a: Fisher z needs 4 {unit} or more" if _isna(low)
+          else f"95 % interval [{low:+.2f}, {high:+.2f}], Fisher z")
+    return f"{rho:+.2f} over {n} {unit} ({ci})"
+
+
 def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: list[Claim],
                  correlation: tuple[float, int] | None, notes: list[str], extra: str = "",
-                 correlated: str = "cells", unit: str = "cells") -> list[Path]:
-    """agreement.md and agreement.json: each claim pass / fail / undecided with its numbers, and the
-    Spearman correlation of our cells (or of what `correlated` names) with the paper's where the paper
-    gives numbers."""
-    mark = {True: "pass", False: "FAIL", None: "undecided"}
-    lines = [f"# Agreement with the paper: {study} ({paper_ref})", "",
+                 correlated: str = "cells", unit: str = "cells", variant: str = "") -> list[Path]:
+    """agreement.md and agreement.json: each claim pass / fail / undecided with its numbers, margin, 95 %
+    interval and seeds, and the Spearman correlation of our cells (or of what `correlated` names) with
+    the paper's where the paper gives numbers. variant names a protocol other than the paper's: it stands
+    in the title, and the combined report keeps its claims apart."""
+    lines = [f"# Agreement with the paper: {study} ({paper_ref}{', ' + variant if variant else ''})", "",
              f"Our metric: {metric} (final model, mean over seeds). The paper's numbers are ImageNet results "
              "(ResNet-50 unless the table says otherwise): compare rankings and directions, not absolute "
-             "numbers.", ""]
-    lines += ["| claim | result | numbers |", "|---|---|---|"]
-    lines += [f"| {c.text} | {mark[c.passed]} | {c.detail} |" for c in claims]
+             "numbers.", "", RULE, ""]
+    lines += ["| claim " + CLAIM_COLUMNS, "|---|---|---|---|---|"]
+    lines += [f"| {c.text} {claim_row(asdict(c))}" for c in claims]
+    rho, n = correlation if correlation is not None else (None, None)
+    low, high = getattr(correlation, "low", None), getattr(correlation, "high", None)
     if correlation is not None:
-        rho, n = correlation
         lines += ["", f"Spearman rank correlation with the paper's {correlated}: "
-                      f"{'n/a' if _isna(rho) else f'{rho:+.2f}'} over {n} {unit}."]
+                      f"{correlation_text(rho, n, low, high, unit)}."]
     if extra:
         lines += ["", extra]
     if notes:
@@ -273,11 +438,13 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "agreement.md", out / "agreement.json"]
     paths[0].write_text("\n".join(lines) + "\n")
-    write_json(paths[1], {"study": study, "paper": paper_ref, "metric": metric,
+    finite = lambda v: None if v is None or _isna(v) else float(v)  # noqa: E731
+    write_json(paths[1], {"study": study, "paper": paper_ref, "variant": variant or None, "metric": metric,
                           "claims": [asdict(c) for c in claims],
-                          "spearman": None if correlation is None or _isna(correlation[0]) else correlation[0],
-                          "spearman_cells": None if correlation is None else correlation[1],
-                          "spearman_of": correlated, "spearman_unit": unit, "notes": notes})
+                          "spearman": finite(rho), "spearman_low": finite(low), "spearman_high": finite(high),
+                          "spearman_interval": "Fisher z of the rank correlation (scipy.stats.pearsonr on ranks)"
+                          if low is not None else None,
+                          "spearman_cells": n, "spearman_of": correlated, "spearman_unit": unit, "notes": notes})
     return paths
 
 

@@ -3,9 +3,11 @@
 python analysis/make_all.py [--results results]
 
 Walks <results>/<study>/<preset>/ (and any other folder holding a study.json under <results>), runs the
-study's analysis on each, and writes <results>/agreement.md: one line per claim of every study found,
-its Spearman correlation with the paper's cells where the paper gives numbers, and the studies with
-no store. (Figure 6 needs the data, not a store: analysis/figure6.py makes it.)
+study's analysis on each, and writes <results>/agreement.md: one line per claim of every study found with
+its verdict, margin, 95 % interval and seeds, its Spearman correlation with the paper's cells where the
+paper gives numbers, the seed noise measured per preset, and the studies with no store. Claims checked
+under another protocol than the paper's (Figure 5's symmetric variant) get a section of their own.
+(Figure 6 needs the data, not a store: analysis/figure6.py makes it.)
 """
 from __future__ import annotations
 
@@ -17,11 +19,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text  # noqa: E402
 from simclr.store import migrate  # noqa: E402
 from studies.common import MANIFEST, read_manifest  # noqa: E402
 from studies.run import STUDIES  # noqa: E402
 
-MARK = {True: "pass", False: "FAIL", None: "undecided"}
+HEADER = ["| study | store | claim " + CLAIM_COLUMNS, "|---|---|---|---|---|---|---|"]
+
+
+def rows(name: str, where: str, rep: dict) -> list[str]:
+    """The summary's lines of one store's agreement.json."""
+    out = [f"| {name} | {where} | {c['text']} {claim_row(c)}" for c in rep["claims"]]
+    if rep.get("spearman_cells") is not None:
+        of, unit = rep.get("spearman_of", "cells"), rep.get("spearman_unit", "cells")
+        low, high = rep.get("spearman_low"), rep.get("spearman_high")
+        if rep.get("spearman_interval"):  # an interval was sought: None there means too few cells
+            low, high = (float("nan"), float("nan")) if low is None else (low, high)
+        text = correlation_text(rep["spearman"], rep["spearman_cells"], low, high, unit)
+        out.append(f"| {name} | {where} | Spearman rank correlation with the paper's {of} | - | {text} | - | - |")
+    return out
 
 
 def make_all(results: str | Path) -> list[Path]:
@@ -32,32 +48,41 @@ def make_all(results: str | Path) -> list[Path]:
     if not stores:
         print(f"no study results under {results}: run python studies/run.py <study> first", file=sys.stderr)
         return []
-    written, summary = [], ["# Agreement with the paper, every stored study", "",
-                            "| study | store | claim | result | numbers |", "|---|---|---|---|---|"]
+    written, summary = [], ["# Agreement with the paper, every stored study", "", RULE, ""] + HEADER
+    variants: dict[str, list[str]] = {}  # another protocol than the paper's: its own section
+    noise = []
     for store in stores:
         name = read_manifest(store)["study"]
         if name not in STUDIES:
             print(f"{store}: unknown study {name!r}, skipped", file=sys.stderr)
             continue
         print(f"== {name}: {store}", file=sys.stderr)
+        where = str(store.relative_to(results))
         try:
             paths = importlib.import_module(f"analysis.{name}").make(store)
         except Exception as err:  # one broken store must not hide the others
             print(f"{store}: analysis failed: {type(err).__name__}: {err}", file=sys.stderr)
-            summary.append(f"| {name} | {store.relative_to(results)} | analysis failed | - | {err} |")
+            summary.append(f"| {name} | {where} | analysis failed | - | {err} | - | - |")
             continue
         written += paths
+        if store / "noise.json" in paths:
+            rep = json.loads((store / "noise.json").read_text())
+            noise.append(f"| {rep['preset']} | {where} | {rep['seeds']} | " + " | ".join(
+                "-" if rep["std"].get(m) is None else f"{rep['std'][m]:.2f}" for m in ("linear_acc", "knn_acc"))
+                + " |")
         report = store / "agreement.json"
         if report in paths:
             rep = json.loads(report.read_text())
-            for c in rep["claims"]:
-                summary.append(f"| {name} | {store.relative_to(results)} | {c['text']} | {MARK[c['passed']]} "
-                               f"| {c['detail']} |")
-            if rep.get("spearman_cells") is not None:
-                rho = "n/a" if rep["spearman"] is None else f"{rep['spearman']:+.2f}"
-                of, unit = rep.get("spearman_of", "cells"), rep.get("spearman_unit", "cells")
-                summary.append(f"| {name} | {store.relative_to(results)} | Spearman rank correlation with the "
-                               f"paper's {of} | - | {rho} over {rep['spearman_cells']} {unit} |")
+            if rep.get("variant"):
+                variants.setdefault(f"{rep['paper']}, {rep['variant']}", []).extend(rows(name, where, rep))
+            else:
+                summary += rows(name, where, rep)
+    for title, lines in variants.items():
+        summary += ["", f"## {title}", "", "Not the paper's protocol: these claims stand apart from the paper's.",
+                    ""] + HEADER + lines
+    if noise:
+        summary += ["", "## Seed noise per preset (standard deviation over seeds of the baseline)", "",
+                    "| preset | store | seeds | linear_acc | knn_acc |", "|---|---|---|---|---|"] + noise
     found = {read_manifest(s)["study"] for s in stores}
     absent = [n for n in STUDIES if n not in found]
     if absent:

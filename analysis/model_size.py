@@ -48,24 +48,39 @@ def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), cells
 
 
-def claims(cells: dict, lengths: list) -> list[common.Claim]:
+def seeds(df: pd.DataFrame, metric: str) -> dict:
+    """{(depth, width): {length: Cell, "supervised": Cell}} seed by seed."""
+    models, lengths = grid(df)
+    by = ["length", "depth", "width"]
+    sim = common.cells(df[df["method"] == "simclr"], by, metric)
+    sup = common.cells(df[df["method"] == "supervised"], ["depth", "width"], "supervised_acc")
+    return {m: {"supervised": sup.get(m, common.Cell.empty()),
+                **{L: sim.get((L, *m), common.Cell.empty()) for L in lengths}} for m in models}
+
+
+def claims(per_seed: dict, lengths: list, noise: common.Noise | None) -> list[common.Claim]:
+    """Margins, per seed: the largest model - the smallest (longest training); the smallest model's
+    supervised - SimCLR gap - the largest's; SimCLR's longest - shortest length, mean over the models."""
     # params grow with both depth and width, so the grid's corners are the smallest and largest models
     # even when a corner has no run to count its parameters
-    small, big = next(iter(cells)), list(cells)[-1]
-    name = lambda m: f"{m[0]}/{m[1]:g}x"
+    small, big = next(iter(per_seed)), list(per_seed)[-1]
+    name = lambda m: f"{m[0]}/{m[1]:g}x"  # noqa: E731
     if not lengths:
         return [common.Claim("Figure 7's claims", None, "no SimCLR runs in the store")]
     lo, hi = lengths[0], lengths[-1]
-    out = [common.greater(cells[big][hi], cells[small][hi], f"SimCLR {name(big)} (length x{hi:g})",
-                          f"{name(small)} (length x{hi:g})")]
-    gap = {m: cells[m]["supervised"] - cells[m][hi] for m in (small, big)}
-    text = f"bigger models help SimCLR more: supervised - SimCLR (x{hi:g}) is smaller for {name(big)}"
-    out.append(common.exceeds(gap[small], gap[big], text,
-                              f"gap {gap[big]:+.1f} ({name(big)}) vs {gap[small]:+.1f} ({name(small)})"))
-    paired = [(c[lo], c[hi]) for c in cells.values() if not pd.isna(c[lo]) and not pd.isna(c[hi])]
-    mean = lambda xs: pd.Series(xs, dtype=float).mean()
-    out.append(common.greater(mean([b for _, b in paired]), mean([a for a, _ in paired]),
-                              f"SimCLR length x{hi:g} (mean over {len(paired)} models)", f"length x{lo:g}"))
+    out = [common.greater(per_seed[big][hi], per_seed[small][hi], f"SimCLR {name(big)} (length x{hi:g})",
+                          f"{name(small)} (length x{hi:g})", noise)]
+    needs = {(m, k): per_seed[m][k] for m in (small, big) for k in ("supervised", hi)}
+    gap = lambda x, m: x[(m, "supervised")] - x[(m, hi)]  # noqa: E731
+    out.append(common.judge(f"bigger models help SimCLR more: supervised - SimCLR (x{hi:g}) is smaller for "
+                            f"{name(big)}", needs, lambda x: gap(x, small) - gap(x, big), noise,
+                            lambda m: f"gap {gap(m, big):+.1f} ({name(big)}) vs {gap(m, small):+.1f} ({name(small)})"))
+    models = list(per_seed)
+    needs = {(m, L): per_seed[m][L] for m in models for L in (lo, hi)}
+    mean = lambda x, L: common.group_mean(x, [(m, L) for m in models])  # noqa: E731
+    out.append(common.judge(f"SimCLR length x{hi:g} (mean over {len(models)} models) > length x{lo:g}", needs,
+                            lambda x: mean(x, hi) - mean(x, lo), noise,
+                            lambda m: common.versus({"a": mean(m, hi), "b": mean(m, lo)})))
     return out
 
 
@@ -118,8 +133,8 @@ def make(results_dir: str | Path) -> list[Path]:
                            [FIGURE7_ENDPOINTS[w] for w in ends]) if ends and lengths else None
     extra = ("The paper gives numbers only for SimCLR ResNet-50 at 1x / 2x / 4x (1000 epochs); the rest of "
              "Figure 7 is checked through its claims.")
-    return paths + common.write_report(out, STUDY, "Figure 7", metric, claims(cells, lengths), corr, notes,
-                                       extra)
+    decided = claims(seeds(df, metric), lengths, common.seed_noise(out))
+    return paths + common.write_report(out, STUDY, "Figure 7", metric, decided, corr, notes, extra)
 
 
 if __name__ == "__main__":

@@ -50,22 +50,42 @@ def table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     return pd.DataFrame(rows), pd.DataFrame(nums), metric
 
 
-def claims(nums: pd.DataFrame) -> list[common.Claim]:
-    best = lambda head, rep: nums[nums["head"] == head][rep].max()
-    lin, nonlin, none = best("linear", "h"), best("nonlinear", "h"), best("none", "h")
+def seeds(df: pd.DataFrame, metric: str) -> dict:
+    """{"h": {(head, out_dim): Cell}, "z": ...}: accuracy on h and on z seed by seed (out_dim None: no head)."""
+    return {"h": common.cells(df, ["head", "out_dim"], metric),
+            "z": common.cells(df, ["head", "out_dim"], metric.replace("_acc", "_z_acc"))}
+
+
+def claims(per_seed: dict, noise: common.Noise | None) -> list[common.Claim]:
+    """Margins, per seed (best: over output dims): nonlinear's best - linear's best; nonlinear's best -
+    no head - 10; linear's best - no head; 3 - the nonlinear head's range over dims; the nonlinear
+    head's mean on h - its mean on z - 10."""
+    h, z = per_seed["h"], per_seed["z"]
+    of = lambda head: [k for k in h if k[0] == head]  # noqa: E731
+    nl, lin, none = of("nonlinear"), of("linear"), of("none")
+    best = lambda x, keys: common.group_max(x, keys) if keys else float("nan")  # noqa: E731
+
+    def compare(a: list, b: list, what_a: str, what_b: str, margin: float = 0.0) -> common.Claim:
+        text = f"{what_a} > {what_b}" + (f" by more than {margin:g} points" if margin else "")
+        needs = {k: h[k] for k in a + b}
+        return common.judge(text, needs, lambda x: best(x, a) - best(x, b) - margin, noise,
+                            lambda m: common.versus({"a": best(m, a), "b": best(m, b)}))
+
     # the paper (section 4.2): nonlinear beats linear (+3 %) and beats no head by over 10 %; Figure 8
     # puts linear above none too
-    out = [common.greater(nonlin, lin, "nonlinear head (best dim), on h", "linear head (best dim)"),
-           common.greater(nonlin, none, "nonlinear head (best dim)", "no head", margin=10.0),
-           common.greater(lin, none, "linear head (best dim)", "no head")]
-    spread = nums[nums["head"] == "nonlinear"]["h"].dropna()
-    out.append(common.Claim("output dimension matters little: nonlinear head's range over dims < 3 points",
-                            None if len(spread) < 2 else bool(spread.max() - spread.min() < 3.0),
-                            f"range {spread.max() - spread.min():.1f} over {len(spread)} dims" if len(spread) >= 2
-                            else f"{len(spread)} dims measured"))
-    nl = nums[nums["head"] == "nonlinear"]
-    out.append(common.greater(nl["h"].mean(), nl["z"].mean(), "nonlinear head: mean accuracy on h", "on z = g(h)",
-                              margin=10.0))
+    out = [compare(nl, lin, "nonlinear head (best dim), on h", "linear head (best dim)"),
+           compare(nl, none, "nonlinear head (best dim)", "no head", margin=10.0),
+           compare(lin, none, "linear head (best dim)", "no head")]
+    spread = lambda x: common.group_max(x, nl) - pd.Series([x[k] for k in nl], dtype=float).min()  # noqa: E731
+    text = "output dimension matters little: nonlinear head's range over dims < 3 points"
+    out.append(common.judge(text, {k: h[k] for k in nl}, lambda x: 3.0 - spread(x), noise,
+                            lambda m: f"range {spread(m):.1f} over {len(nl)} dims") if len(nl) >= 2
+               else common.Claim(text, None, f"{len(nl)} dims measured"))
+    needs = {("h", k): h[k] for k in nl} | {("z", k): z.get(k, common.Cell.empty()) for k in nl}
+    mean = lambda x, rep: common.group_mean(x, [(rep, k) for k in nl])  # noqa: E731
+    out.append(common.judge("nonlinear head: mean accuracy on h > on z = g(h) by more than 10 points", needs,
+                            lambda x: mean(x, "h") - mean(x, "z") - 10.0, noise,
+                            lambda m: common.versus({"a": mean(m, "h"), "b": mean(m, "z")})))
     return out
 
 
@@ -108,7 +128,8 @@ def make(results_dir: str | Path) -> list[Path]:
                                 "head, 2 the paper's, 3 SimCLRv2's (which gives no number for this setting)")
     if nums[["h", "z"]].notna().any().any():
         paths += plot(nums, metric, out)
-    return paths + common.write_report(out, STUDY, "Figure 8", metric, claims(nums), None, notes,
+    decided = claims(seeds(df, metric), common.seed_noise(out))
+    return paths + common.write_report(out, STUDY, "Figure 8", metric, decided, None, notes,
                                        "The paper: nonlinear > linear by about 3 points, nonlinear > none by "
                                        "over 10 points, h over 10 points better than g(h).")
 

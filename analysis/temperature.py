@@ -23,14 +23,11 @@ PRETEXT = ("train_entropy", "train_contrastive_acc")
 def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
     by = ["l2", "t"]
     s = {m: common.summary(df, by, m) for m in (metric, *PRETEXT)}
-    # the pretext task's statistics over the seeds that did not collapse (see claims)
-    trained = {m: common.summary(df[~df["collapsed"]], by, m) for m in PRETEXT}
     rows, cells = [], {}
     for l2, t in CELLS:
         r = {m: common.lookup(s[m], l2=l2, t=t) for m in s}
         p = TABLE5[(l2, t)]
         cells[(l2, t)] = {k: common.mean(v) for k, v in r.items()}
-        cells[(l2, t)].update({f"trained_{m}": common.mean(common.lookup(trained[m], l2=l2, t=t)) for m in PRETEXT})
         cells[(l2, t)]["collapsed_seeds"] = r["train_entropy"].get("collapsed") or 0
         rows.append({"l2 norm": "yes" if l2 else "no", "t": f"{t:g}",
                      "entropy": common.cell(r["train_entropy"]), "paper entropy": p["entropy"],
@@ -38,6 +35,14 @@ def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict]:
                      "paper contrastive acc.": p["contrastive_acc"],
                      "top-1": common.cell(r[metric]), "paper top-1": p["top1"]})
     return pd.DataFrame(rows), cells
+
+
+def seeds(df: pd.DataFrame, metric: str) -> dict:
+    """Per-seed cells: top-1 of every run; the pretext task's statistics with collapsed runs left out."""
+    by = ["l2", "t"]
+    return {"acc": common.cells(df, by, metric),
+            "ctr": common.cells(df, by, "train_contrastive_acc", 100.0, leave_out=df["collapsed"]),
+            "ent": common.cells(df, by, "train_entropy", leave_out=df["collapsed"])}
 
 
 def left_out(claim: common.Claim, cells: dict, keys: list) -> common.Claim:
@@ -48,32 +53,49 @@ def left_out(claim: common.Claim, cells: dict, keys: list) -> common.Claim:
     return claim
 
 
-def claims(cells: dict, metric: str) -> list[common.Claim]:
+def claims(per_seed: dict, cells: dict, noise: common.Noise | None) -> list[common.Claim]:
     """Top-1 claims count every run (a collapse is that setting's outcome); the claims on entropy and
     contrastive accuracy describe the similarity structure a trained model learned, which a collapsed
-    run does not have, so they average over the seeds that did not collapse and name those left out."""
-    acc = lambda k: cells[k][metric]
-    ctr = lambda k: cells[k]["trained_train_contrastive_acc"] * 100
+    run does not have, so they leave those runs out (a cell mean over the seeds that did not collapse)
+    and name them. Margins, per seed: mean contrastive accuracy without l2 norm - with; best top-1 with
+    l2 norm - best without; best intermediate temperature - best endpoint (l2 norm); Spearman of
+    entropy with t (l2 norm) - 0.8."""
+    get = lambda name, keys: {k: per_seed[name].get(k, common.Cell.empty()) for k in keys}  # noqa: E731
     l2 = [k for k in CELLS if k[0]]
     raw = [k for k in CELLS if not k[0]]
-    mean = lambda xs: pd.Series(xs, dtype=float).mean()  # a cell whose every seed collapsed is NaN: skipped
-    best_raw = pd.Series([acc(k) for k in raw], dtype=float).max()
-    best_l2 = pd.Series([acc(k) for k in l2], dtype=float).max()
-    out = [left_out(common.greater(mean([ctr(k) for k in raw]), mean([ctr(k) for k in l2]),
-                                   "contrastive acc. without l2 norm (mean)", "with l2 norm (mean)"), cells, CELLS),
-           common.greater(best_l2, best_raw, "best top-1 with l2 norm", "best top-1 without")]
-    l2_acc = pd.Series({k[1]: acc(k) for k in l2}, dtype=float).dropna()
-    if len(l2_acc) == len(l2):
-        best_t = l2_acc.idxmax()
-        out.append(common.Claim("an intermediate temperature is best (l2 norm: not 0.05, not 1)",
-                                best_t not in (0.05, 1.0), f"best t = {best_t:g} ({l2_acc.max():.1f})"))
-    else:
-        out.append(common.Claim("an intermediate temperature is best (l2 norm: not 0.05, not 1)", None,
-                                f"{len(l2_acc)} of {len(l2)} l2-norm cells measured"))
-    rho, n = common.spearman([cells[k]["trained_train_entropy"] for k in l2], [k[1] for k in l2])
-    out.append(left_out(common.Claim(
-        "with l2 norm, entropy rises with temperature (Spearman > 0.8)", None if pd.isna(rho) else bool(rho > 0.8),
-        f"Spearman {rho:+.2f} over {n} cells" if not pd.isna(rho) else f"{n} cells measured"), cells, l2))
+    ts = sorted(k[1] for k in l2)
+    middle, ends = [k for k in l2 if ts[0] < k[1] < ts[-1]], [k for k in l2 if k[1] in (ts[0], ts[-1])]
+
+    def apart(a: float, b: float) -> str:
+        return common.versus({"a": a, "b": b})
+
+    out = [left_out(common.judge(
+        "contrastive acc. without l2 norm (mean) > with l2 norm (mean)", get("ctr", CELLS),
+        lambda x: common.group_mean(x, raw) - common.group_mean(x, l2), noise,
+        lambda m: apart(common.group_mean(m, raw), common.group_mean(m, l2))), cells, CELLS),
+        common.judge("best top-1 with l2 norm > best top-1 without", get("acc", CELLS),
+                     lambda x: common.group_max(x, l2) - common.group_max(x, raw), noise,
+                     lambda m: apart(common.group_max(m, l2), common.group_max(m, raw)))]
+
+    def best_t(m: dict) -> str:
+        acc = pd.Series({k[1]: m[k] for k in l2}, dtype=float)
+        if acc.isna().any():
+            return f"{acc.notna().sum()} of {len(l2)} l2-norm cells measured"
+        return (f"best t = {acc.idxmax():g} ({acc.max():.1f}); best intermediate vs best endpoint: "
+                + apart(common.group_max(m, middle), common.group_max(m, ends)))
+
+    out.append(common.judge("an intermediate temperature is best (l2 norm: not 0.05, not 1)", get("acc", l2),
+                            lambda x: common.group_max(x, middle) - common.group_max(x, ends), noise, best_t))
+
+    def rho(x: dict) -> tuple[float, int]:
+        return common.spearman([x[k] for k in l2], [k[1] for k in l2])
+
+    def shown(m: dict) -> str:
+        r, n = rho(m)
+        return f"Spearman {r:+.2f} over {n} cells" if not pd.isna(r) else f"{n} cells measured"
+
+    out.append(left_out(common.judge("with l2 norm, entropy rises with temperature (Spearman > 0.8)",
+                                     get("ent", l2), lambda x: rho(x)[0] - 0.8, noise, shown), cells, l2))
     return out
 
 
@@ -83,10 +105,11 @@ def make(results_dir: str | Path) -> list[Path]:
         return []
     out, metric = Path(results_dir), common.metric_for(df)
     tab, cells = table(df, metric)
+    decided = claims(seeds(df, metric), cells, common.seed_noise(out))
     paths = common.write_table(tab, out, "table5", f"Table 5: l2 normalization and temperature ({metric}, %; "
                                "entropy in nats and contrastive accuracy in %, means over the last epoch)")
     corr = common.spearman([cells[k][metric] for k in CELLS], [TABLE5[k]["top1"] for k in CELLS])
-    return paths + common.write_report(out, STUDY, "Table 5", metric, claims(cells, metric), corr, notes)
+    return paths + common.write_report(out, STUDY, "Table 5", metric, decided, corr, notes)
 
 
 if __name__ == "__main__":

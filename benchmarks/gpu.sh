@@ -7,16 +7,25 @@
 #
 # Most important settings first, so a run cut short still answers the main questions. Each setting is a
 # fresh process; one that fails (out of memory, say) is reported and the others go on.
+# Exits non-zero when any setting failed (after running the others), and refuses at once where
+# PyTorch sees no GPU.
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results}
 mkdir -p "$out"
 py=${PYTHON:-python3}
 steps=${STEPS:-40}
+if ! $py -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+    echo "gpu.sh: PyTorch sees no CUDA device here (torch.cuda.is_available() is False): run it on a GPU machine" >&2
+    exit 2
+fi
+failed=0
 run() {
     echo "== $*" >&2
-    $py benchmarks/throughput.py "$@" --steps "$steps" --rounds 4 --warmup 10 >> "$out/throughput_gpu.jsonl" \
-        || echo "failed: $*" >&2
+    if ! $py benchmarks/throughput.py "$@" --steps "$steps" --rounds 4 --warmup 10 >> "$out/throughput_gpu.jsonl"; then
+        echo "failed: $*" >&2
+        failed=$((failed + 1))
+    fi
 }
 run cifar10 encoder.arch=resnet18 train.batch_size=512
 run imagenet train.batch_size=256
@@ -25,3 +34,7 @@ run cifar10 encoder.arch=resnet18 train.batch_size=512 train.compile=true
 run imagenet train.batch_size=256 train.compile=true
 run imagenet train.batch_size=128
 run cifar10 encoder.arch=resnet18 train.batch_size=512 train.precision=fp32 train.channels_last=false
+if ((failed)); then
+    echo "gpu.sh: $failed setting(s) failed" >&2
+    exit 1
+fi

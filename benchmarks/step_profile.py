@@ -24,6 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.throughput import arguments, load, start  # noqa: E402
+from simclr import device as devices  # noqa: E402
 from simclr.models import build_model  # noqa: E402
 from simclr.optim import build_optimizer  # noqa: E402
 from simclr.store import environment  # noqa: E402
@@ -50,7 +51,7 @@ def main() -> None:
         raise SystemExit(f"step_profile.py profiles CPU time and this config runs on {device.type}: pass "
                          "train.device=cpu (on a GPU, torch.profiler's CUDA activity is the tool)")
     B, S = t.batch_size, cfg.data.image_size
-    g = torch.Generator(device=device).manual_seed(0)
+    g = devices.generator(device, 0)
     images = torch.randint(0, 256, (B, 3, S, S), dtype=torch.uint8, device=device, generator=g)
     model = build_model(cfg, 10).to(device)
     fmt = torch.channels_last if t.channels_last else torch.contiguous_format

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from simclr import allocator, augment, config, losses  # noqa: E402
 from simclr.models import build_model  # noqa: E402
 from simclr.optim import build_optimizer  # noqa: E402
-from simclr.run import resolve_device  # noqa: E402
+from simclr import device as devices  # noqa: E402
 from simclr.store import environment  # noqa: E402
 from simclr.train import autocast, loss_params, make_views  # noqa: E402
 
@@ -82,7 +82,7 @@ def arguments(steps: int) -> argparse.ArgumentParser:
 
 def start(cfg) -> tuple[torch.device, str]:
     """The config's device, with the allocator setting and thread count a run would use."""
-    device = resolve_device(cfg.train.device)
+    device = devices.resolve(cfg.train.device)
     malloc = allocator.for_device(device.type)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -98,7 +98,7 @@ def main() -> None:
     device, malloc = start(cfg)
     B, S = t.batch_size, cfg.data.image_size
     images = torch.randint(0, 256, (B, 3, S, S), dtype=torch.uint8, device=device)
-    g = torch.Generator(device=device).manual_seed(0)
+    g = devices.generator(device, 0)
     model = build_model(cfg, 10).to(device)
     if t.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -73,6 +73,15 @@ def kernel(fn):
     return run
 
 
+def gathers(x) -> bool:
+    """Whether masked ops gather their subset (CPU) or run on the whole batch and select (accelerators).
+
+    Gathering needs the subset's size on the host (a nonzero: a device-to-host sync per op, about 20
+    a step, each one stalling a GPU's queue), while on a CPU it is what makes an op with p=0.5 cost
+    half. Both give the same views: every op works per sample."""
+    return x.device.type == "cpu"
+
+
 def _on(x, apply, fn, inplace=False, mutates=False):
     """fn(x_subset, idx) on the samples whose mask is set; the others pass through unchanged.
 
@@ -80,7 +89,12 @@ def _on(x, apply, fn, inplace=False, mutates=False):
     faster than torch.where over the batch on CPU. ``inplace``: x belongs to the pipeline, so the
     subset is written back into it instead of into a copy of the batch (the copies were 11 % of the
     augmentation at 32 px). ``mutates``: fn writes into its argument, which must then be its own.
+    Off the CPU (see gathers), fn runs on every sample and the mask selects, without a host sync.
     """
+    if not gathers(x):
+        y = fn(x.clone() if mutates else x, torch.arange(len(x), device=x.device))
+        keep = _col(apply) if x.ndim == 4 else apply.view(-1, *[1] * (x.ndim - 1))
+        return torch.where(keep, y, x, out=x) if inplace else torch.where(keep, y, x)
     idx = apply.nonzero().squeeze(1)
     if not idx.numel():
         return x
@@ -248,7 +262,7 @@ def _hue(x, shift):
     is_b = 1 - is_r - is_g
     num = torch.addcmul(is_b * (r - g), is_r, g - b).addcmul_(is_g, b - r)
     hs = num.div_(c.clamp(min=1e-30)).add_(is_g, alpha=2).add_(is_b, alpha=4)
-    sextant = torch.tensor([0.0, 2.0, 4.0], device=x.device)
+    sextant = torch.arange(0, 6, 2, device=x.device, dtype=shift.dtype)  # R, G, B; made there, not copied
     turned = (sextant - 6 * shift[:, None]).remainder_(6)[:, :, None, None]
     # u = hs - n' in [-7, 5]: where |u| <= 6, d = 3 - ||u| - 3| and this is clamp(2 - d, 0, 1); where
     # |u| > 6, d = |u| - 6 < 1 and both sides are 1
@@ -266,6 +280,10 @@ def apply_color_jitter(x, params):
     def jitter(x, idx):
         order, f = params["order"][idx], [v[idx] for v in factors]
         for stage in range(4):
+            if not gathers(x):  # every op on every sample, each sample keeping its stage's op
+                x = torch.stack([ops[op](x, f[op]) for op in range(4)]).gather(
+                    0, order[None, :, stage, None, None, None].expand(1, *x.shape)).squeeze(0)
+                continue
             for op in range(4):
                 sel = (order[:, stage] == op).nonzero().squeeze(1)
                 if sel.numel():

@@ -43,8 +43,10 @@ class _GroupedBN:
         var = g.float().var(dims, unbiased=False, keepdim=True)
         y = ((g.float() - mean) / torch.sqrt(var + self.eps)).to(x.dtype)
         shape = [1, 1, -1] + [1] * (g.ndim - 3)
-        if self.affine:
-            y = y * self.weight.view(shape).to(y.dtype) + self.bias.view(shape).to(y.dtype)
+        if self.weight is not None:
+            y = y * self.weight.view(shape).to(y.dtype)
+        if self.bias is not None:  # absent where the BN learns a scale only
+            y = y + self.bias.view(shape).to(y.dtype)
         if self.track_running_stats:  # as one device's BN would, averaged over the groups
             with torch.no_grad():
                 n = g.shape[1] * math.prod(g.shape[3:])  # values per channel in one group

@@ -210,7 +210,10 @@ def to_dict(cfg, hashed_only: bool = False) -> dict:
 
 # Bump when a default value changes meaning: run_id hashes only what differs from the defaults, so that
 # adding a field (with a default that keeps the old behaviour) leaves every stored run's id unchanged.
-HASH_VERSION = 2
+# 3: the projection head's last BN learns its scale (the official head). Runs named by an id of a
+# version before RESULTS_SINCE were trained by an engine whose results differ: never renamed, never reused.
+HASH_VERSION = 3
+RESULTS_SINCE = 3
 
 
 def identity(values: dict, defaults: dict) -> dict:
@@ -226,11 +229,11 @@ def identity(values: dict, defaults: dict) -> dict:
     return out
 
 
-def run_id(cfg: RunConfig) -> str:
+def run_id(cfg: RunConfig, version: int = HASH_VERSION) -> str:
     """Stable hash of everything that changes what a run computes: the hashed fields that differ from
-    their defaults, and HASH_VERSION."""
+    their defaults, and the hash version (an earlier one gives the id that version gave the config)."""
     diff = identity(to_dict(cfg, hashed_only=True), to_dict(RunConfig(), hashed_only=True))
-    blob = json.dumps({"hash_version": HASH_VERSION, **diff}, sort_keys=True, separators=(",", ":"))
+    blob = json.dumps({"hash_version": version, **diff}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -125,13 +125,18 @@ class _GlobalBN:
         dims = [0] + list(range(2, x.ndim))
         xf = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16/fp16 widened, float64 kept
         shape = [1, -1] + [1] * (x.ndim - 2)
-        n = all_reduce(torch.tensor([float(x.numel() // x.shape[1])]))
+        # values per channel over all processes: every process holds the same number of views (the
+        # config checks that the processes divide the batch), so no collective and no tensor made
+        # on the host, which on a GPU would not even be on x's device
+        n = float(x.numel() // x.shape[1] * world()[1])
         mean = all_reduce(xf.sum(dims)) / n
         centred = xf - mean.view(shape)  # two passes: E[x^2] - E[x]^2 loses precision, in backward too
         var = all_reduce((centred * centred).sum(dims)) / n
         y = centred / torch.sqrt(var.view(shape) + self.eps)
-        if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
+        if self.weight is not None:
+            y = y * self.weight.view(shape)
+        if self.bias is not None:  # absent where the BN learns a scale only
+            y = y + self.bias.view(shape)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked += 1

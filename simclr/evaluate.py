@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from simclr import augment, views
+from simclr import device as devices
 from simclr.data import InMemory, label_subset, transfer_splits
 from simclr.optim import lr_at, scaled_lr, set_lr
 from simclr.train import autocast
@@ -142,7 +143,7 @@ def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size:
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     spe = subset.steps_per_epoch(batch_size)
     total, step = epochs * spe, 0
-    g = torch.Generator(device=device).manual_seed(seed)
+    g = devices.generator(device, seed)
     ops = views.crop_flip_ops(crop_scale)
     net.train()
     for epoch in range(epochs):

@@ -83,6 +83,12 @@ def _pair_masks(n, negatives, device, anchors=None):
     return positive, neg
 
 
+def _with_positive(neg, positive):
+    """The softmax's candidates: the negatives and the positive (a scatter of a scalar: unlike
+    `mask[rows, positive] = True`, nothing is copied from the host to the device)."""
+    return neg.scatter(1, positive[:, None], True)
+
+
 def _mean(per_anchor, n, anchors):
     """The mean over the 2N anchors; for a block of anchors, its share of that mean (block sums / 2N),
     so the shares of a partition of the anchors add up to the whole loss."""
@@ -131,8 +137,7 @@ def nt_xent(z1, z2, temperature=0.5, l2_normalize=True, negatives="all", anchors
         logits = _similarity(z1, z2, l2_normalize, anchors) / temperature
         positive, neg = _pair_masks(n, negatives, logits.device, anchors)
         rows = torch.arange(len(positive), device=logits.device)
-        candidates = neg.clone()
-        candidates[rows, positive] = True
+        candidates = _with_positive(neg, positive)
         # -inf drops non-candidates (the anchor itself included) from the softmax.
         logits = logits.masked_fill(~candidates, -math.inf)
         return _mean(torch.logsumexp(logits, dim=1) - logits[rows, positive], n, anchors)
@@ -229,9 +234,7 @@ def contrastive_metrics(z1, z2, temperature, l2_normalize=True, negatives="all",
     with torch.no_grad(), _full_precision(z1):
         sim = _similarity(z1, z2, l2_normalize, anchors)
         positive, neg = _pair_masks(n, negatives, sim.device, anchors)
-        rows = torch.arange(len(positive), device=sim.device)
-        candidates = neg.clone()
-        candidates[rows, positive] = True
+        candidates = _with_positive(neg, positive)
         logits = (sim / temperature).masked_fill(~candidates, -math.inf)
         acc = _mean((logits.argmax(dim=1) == positive).to(sim.dtype), n, anchors)
         log_p = torch.log_softmax(logits, dim=1)

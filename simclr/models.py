@@ -98,8 +98,9 @@ class ResNet(nn.Module):
 class ProjectionHead(nn.Module):
     """g: h -> z. forward returns z; `layers(h)` returns every layer's output, z last.
 
-    mlp with k layers: (Linear -> BN -> ReLU) x (k-1), then Linear -> BN without bias (the official
-    code's head); linear: one Linear (+BN); none: z = h.
+    As the official code's head: mlp with k layers is (Linear -> BN(gamma, beta) -> ReLU) x (k-1), then
+    Linear -> BN(gamma only); linear is that last layer alone; none: z = h. The Linears have no bias
+    (the BN after them centres). Without bn, each layer is a Linear with bias.
     """
 
     def __init__(self, in_dim: int, kind: str = "mlp", layers: int = 2, hidden_dim: int = 0,
@@ -113,7 +114,9 @@ class ProjectionHead(nn.Module):
             last = i == n - 1
             mods: list[nn.Module] = [nn.Linear(dims[i], dims[i + 1], bias=not bn)]
             if bn:
-                mods.append(nn.BatchNorm1d(dims[i + 1], affine=not last))
+                # the last BN learns gamma but no beta: gamma sets the norm of z, so the logits can sharpen
+                # without l2 normalisation (standardized z alone has mean ||z||^2 = out_dim)
+                mods.append(nn.BatchNorm1d(dims[i + 1], bias=not last))
             if not last:
                 mods.append(nn.ReLU(inplace=True))
             self.blocks.append(nn.Sequential(*mods))

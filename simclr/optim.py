@@ -26,13 +26,21 @@ def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay and LARS adaptation only for weights of rank >= 2; biases and BN (ndim <= 1) excluded."""
+def param_groups(module: torch.nn.Module, weight_decay: float, unadapted=()) -> list[dict]:
+    """Weight decay and LARS adaptation only for weights of rank >= 2; biases and BN (ndim <= 1) excluded.
+
+    The weights of the modules in `unadapted` are decayed but skip LARS adaptation (a group of its own,
+    present only when it has parameters).
+    """
+    plain = {id(p) for m in unadapted for p in m.parameters()}
     params = [p for p in module.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, "adapt": True},
+    weights = [p for p in params if p.ndim > 1]
+    groups = [
+        {"params": [p for p in weights if id(p) not in plain], "weight_decay": weight_decay, "adapt": True},
+        {"params": [p for p in weights if id(p) in plain], "weight_decay": weight_decay, "adapt": False},
         {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "adapt": False},
     ]
+    return [g for i, g in enumerate(groups) if i != 1 or g["params"]]
 
 
 class LARS(torch.optim.Optimizer):
@@ -40,7 +48,8 @@ class LARS(torch.optim.Optimizer):
 
     For an adapted parameter w with gradient g: g' = g + wd * w; trust = eta * ||w|| / ||g'||
     (1 when either norm is 0); v = momentum * v + lr * trust * g'; w -= v
-    (Nesterov: w -= momentum * v + lr * trust * g'). Groups with adapt=False skip decay and trust.
+    (Nesterov: w -= momentum * v + lr * trust * g'). Groups with adapt=False skip the trust ratio
+    (trust = 1), keeping their own weight decay.
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
@@ -57,9 +66,9 @@ class LARS(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 g = p.grad
+                if wd:
+                    g = g.add(p, alpha=wd)
                 if group["adapt"]:
-                    if wd:
-                        g = g.add(p, alpha=wd)
                     w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
                     trust = torch.where((w_norm > 0) & (g_norm > 0),
                                         group["trust_coefficient"] * w_norm / g_norm, torch.ones_like(w_norm))
@@ -76,7 +85,10 @@ class LARS(torch.optim.Optimizer):
 def build_optimizer(cfg, module: torch.nn.Module, batch_size: int):
     """The optimizer for pretraining; its lr is overwritten every step by lr_at."""
     o = cfg.optim
-    groups = param_groups(module, o.weight_decay)
+    # the online classifier (the official head_supervised) is excluded from LARS adaptation; the official
+    # code still decays its weight (an l2 loss on its kernel), so only the trust ratio is dropped
+    classifier = getattr(module, "classifier", None)
+    groups = param_groups(module, o.weight_decay, unadapted=[classifier] if classifier is not None else [])
     peak = scaled_lr(o.lr, batch_size, o.lr_scaling)
     if o.name == "lars":
         return LARS(groups, lr=peak, momentum=o.momentum, weight_decay=o.weight_decay,

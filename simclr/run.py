@@ -6,13 +6,13 @@ last checkpoint. Everything a result needs to be trusted lands beside it (config
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from simclr import allocator, checkpoint, distributed
+from simclr import device as devices
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
@@ -20,15 +20,6 @@ from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_finge
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, check_writable, environment, read_json, run_lock, write_json
 from simclr.train import pretrain
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name} but no CUDA device is visible; use train.device=cpu or auto")
-    return device
 
 
 def load_data(cfg: RunConfig):
@@ -67,10 +58,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         return read_json(metrics_path)
     if rank == 0:
         check_writable(results_dir)  # a full or read-only disk fails now, not after hours of training
-    device = resolve_device(cfg.train.device)
-    if device.type == "cuda" and world_size > 1:  # one GPU per process
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
+    device = devices.resolve(cfg.train.device)  # one GPU per process, always with an index
+    devices.use(device)
     malloc = allocator.for_device(device.type)  # before distributed.init starts threads
     distributed.init(device)
     if cfg.train.threads:
@@ -114,7 +103,7 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         frozen = state_fingerprint(model.encoder)
         metrics.update(evaluate(cfg, model, splits, device))
         assert_unchanged(model.encoder, frozen)
-        atomic_torch_save(run_dir / "model.pt", model.state_dict())
+        atomic_torch_save(run_dir / "model.pt", devices.to_cpu(model.state_dict()))  # loads anywhere
     metrics["seconds"] = time.perf_counter() - t0
     write_json(metrics_path, metrics)
     checkpoint.remove(run_dir)

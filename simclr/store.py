@@ -256,9 +256,9 @@ def migrate(results_dir: str | Path, quiet_for: float = 300.0) -> list[tuple[str
     the last `quiet_for` seconds is left alone (a run may be writing it). Returns (old, new) pairs."""
     import time
 
-    from simclr.config import ConfigError, from_dict, to_dict
+    from simclr.config import RESULTS_SINCE, ConfigError, from_dict, run_id, to_dict
 
-    renames = {}
+    renames, stale = {}, []
     for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
         run_dir = cfg_path.parent
         try:
@@ -274,6 +274,9 @@ def migrate(results_dir: str | Path, quiet_for: float = 300.0) -> list[tuple[str
         new = cfg.run_id
         if run_dir.name == new:
             continue
+        if run_dir.name in {run_id(cfg, v) for v in range(1, RESULTS_SINCE)}:
+            stale.append(run_dir)  # another engine's result: the current one trains its own
+            continue
         target = run_dir.parent / new
         newest = max(p.stat().st_mtime for p in run_dir.iterdir())
         if target.exists() or time.time() - newest < quiet_for:
@@ -286,6 +289,10 @@ def migrate(results_dir: str | Path, quiet_for: float = 300.0) -> list[tuple[str
                 write_json(run_dir / name, {**read_json(run_dir / name), "run_id": new})
         run_dir.rename(target)
         renames[run_dir.name] = new
+    if stale:
+        print(f"note: {len(stale)} run(s) under {results_dir} were trained by an earlier engine whose results "
+              f"differ (run_id version < {RESULTS_SINCE}, e.g. {stale[0]}): left as they are and never reused; "
+              "delete them or keep that store apart", file=sys.stderr)
     for path in Path(results_dir).glob("**/study.json"):
         manifest = read_json(path)
         arms = [{**a, "run_id": renames.get(a["run_id"], a["run_id"])} for a in manifest.get("arms", [])]

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from simclr import augment, checkpoint, distributed, faults, gradcache, losses, views
+from simclr import device as devices
 from simclr.augment import Rows
 from simclr.bn import grouped_bn
 from simclr.config import RunConfig, steps_per_epoch, total_steps
@@ -90,7 +91,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, model, t.batch_size)
     scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    generator = devices.generator(device, cfg.seed)
     forward = torch.compile(model) if t.compile else model
     augment.compile_kernels(t.compile)
     amp = lambda: autocast(device, t.precision)

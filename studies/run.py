@@ -23,7 +23,7 @@ from studies.launch import LAUNCHERS, Resources, cores, describe, launch  # noqa
 from studies.presets import baseline  # noqa: E402
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
-           "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix")
+           "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix", "seed_noise")
 # training-set sizes for --dry-run where the data is not read (folder: assumed to be CIFAR-10)
 TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "stl10": 5_000, "folder": 50_000, "imagenet": 1_281_167}
 
@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="tiny", help="tiny | cpu | cifar10 | imagenet")
     ap.add_argument("--data-root", default="", help="data set folder (cpu, imagenet presets)")
     ap.add_argument("--results", default="", help="result store (default results/<study>/<preset>)")
-    ap.add_argument("--seeds", type=int, default=1, help="repeat every run with this many seeds")
+    ap.add_argument("--seeds", type=int, default=None, help="repeat every run with this many seeds (default 1; "
+                    "seed_noise: 5)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override every run")
     ap.add_argument("--launcher", default="local", choices=LAUNCHERS,
                     help="local | ray (Ray Tune) | slurm (submitit job array) | ray-slurm (Ray inside a "
@@ -277,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     study = load_study(args.study)
     try:
-        entries = common.expand(study, args.preset, args.data_root, args.seeds, args.set,
+        seeds = args.seeds if args.seeds is not None else getattr(study, "SEEDS", 1)
+        entries = common.expand(study, args.preset, args.data_root, seeds, args.set,
                                 **study_options(study, args))
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

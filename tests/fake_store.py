@@ -8,7 +8,7 @@ from pathlib import Path
 
 from simclr.config import to_dict
 from simclr.evaluate import transfer_name
-from simclr.store import write_json
+from simclr.store import read_json, write_json
 from studies import common
 
 METRICS = ("knn_acc", "linear_acc", "online_acc", "supervised_acc", "linear_z_acc", "knn_z_acc",
@@ -41,14 +41,33 @@ def fake_metrics(cfg) -> dict:
     return {"run_id": rid, "status": "completed", **m}
 
 
-def fake_store(root: Path, study_name: str, preset: str = "tiny", seeds: int = 1, skip: int = 0,
+def fake_store(root: Path, study_name: str, preset: str = "tiny", seeds: int | None = None, skip: int = 0,
                **options) -> list[dict]:
-    """Write the store; the last `skip` distinct runs are left out (a partial study)."""
+    """Write the store (seeds: the study's default, as studies/run.py); the last `skip` distinct runs are
+    left out (a partial study)."""
     study = importlib.import_module(f"studies.{study_name}")
+    seeds = seeds if seeds is not None else getattr(study, "SEEDS", 1)
     entries = common.expand(study, preset, "/data" if preset in ("cpu", "imagenet") else "", seeds, **options)
     common.write_manifest(root, common.manifest(study_name, preset, entries, ["fake"]))
     runs = common.runs([(e["labels"], e["config"]) for e in entries])
     for cfg in runs[:len(runs) - skip]:
         write_json(root / cfg.run_id / "config.json", to_dict(cfg))
         write_json(root / cfg.run_id / "metrics.json", fake_metrics(cfg))
+    return entries
+
+
+def fake_noise(results: Path, preset: str = "tiny", sigma: float = 1.0, seeds: int = 5) -> list[dict]:
+    """A seed_noise store at results/seed_noise/<preset> whose every accuracy and the entropy have standard
+    deviation sigma over its seeds (contrastive accuracy: sigma / 100, as it is stored as a fraction)."""
+    import numpy as np
+
+    entries = fake_store(results / "seed_noise" / preset, "seed_noise", preset, seeds=seeds)
+    z = np.arange(seeds) - (seeds - 1) / 2
+    z = z / z.std(ddof=1)  # unit sample standard deviation
+    for e, dz in zip(entries, z):
+        path = results / "seed_noise" / preset / e["config"].run_id / "metrics.json"
+        m = read_json(path)
+        m.update({k: 50.0 + sigma * dz for k in m if k.endswith("_acc") or k.startswith("probe_")})
+        m.update(train_contrastive_acc=0.5 + sigma * dz / 100.0, train_entropy=3.0 + sigma * dz)
+        write_json(path, m)
     return entries

@@ -2,30 +2,49 @@
 and says what is missing on an empty or partial store instead of crashing."""
 import importlib
 import json
+import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis import common
 from analysis.make_all import make_all
 from studies.run import STUDIES
-from tests.fake_store import fake_store
+from tests.fake_store import fake_noise, fake_store
 
 PRESET = {"h_vs_gh": "cifar10", "semi_supervised": "cifar10", "augmentation_grid": "tiny"}
+HINT = "one seed; seed noise of preset tiny not measured: run python studies/run.py seed_noise --preset tiny"
+
+
+def report_of(store, study: str) -> dict:
+    """The store's report: the agreement with the paper, or the seed noise study's own record."""
+    return json.loads((store / ("noise.json" if study == "seed_noise" else "agreement.json")).read_text())
 
 
 @pytest.mark.parametrize("study", STUDIES)
 def test_full_store_gives_tables_figures_and_report(tmp_path, study):
-    fake_store(tmp_path, study, PRESET.get(study, "imagenet"))
-    paths = importlib.import_module(f"analysis.{study}").make(tmp_path)
+    preset = PRESET.get(study, "imagenet")
+    store = tmp_path / study / preset
+    fake_store(store, study, preset)
+    if study != "seed_noise":
+        fake_noise(tmp_path, preset, sigma=2.0)
+    paths = importlib.import_module(f"analysis.{study}").make(store)
     suffixes = {p.suffix for p in paths}
     assert {".md", ".tex", ".csv", ".json"} <= suffixes and all(p.exists() for p in paths)
-    report = json.loads((tmp_path / "agreement.json").read_text())
+    report = report_of(store, study)
     # nothing missing (made-up numbers may put a loss's best cell at the tuning grid's edge, which is said)
-    assert report["study"] == study and all("not bracketed" in n for n in report["notes"])
-    assert report["claims"] and all(c["passed"] in (True, False) or "not told apart" in c["detail"]
-                                    or "the paper makes no claim there" in c["detail"]
-                                    for c in report["claims"])  # every cell measured: nothing is missing
+    assert all("not bracketed" in n for n in report["notes"])
+    if study == "seed_noise":
+        assert report["seeds"] == 5 and report["std"]["linear_acc"] > 0
+    else:  # every cell measured on its one seed: each claim's interval comes from the preset's seed noise
+        assert report["study"] == study and report["claims"]
+        for c in report["claims"]:
+            assert c["n_seeds"] == 1 and f"preset {preset}'s seed noise" in c["method"]
+            assert c["low"] <= c["margin"] <= c["high"]
+            assert c["passed"] == (True if c["low"] > 0 else False if c["high"] < 0 else None) \
+                or "the paper makes no claim there" in c["detail"]
     for p in paths:
         if p.suffix == ".csv" and p.stem != "agreement":
             assert not pd.read_csv(p).empty
@@ -37,7 +56,7 @@ def test_full_store_gives_tables_figures_and_report(tmp_path, study):
 def test_partial_store_names_the_missing_runs(tmp_path, study):
     fake_store(tmp_path, study, "tiny" if study != "h_vs_gh" else "cpu", skip=1)
     paths = importlib.import_module(f"analysis.{study}").make(tmp_path)
-    report = json.loads((tmp_path / "agreement.json").read_text())
+    report = report_of(tmp_path, study)
     assert any("1 run(s) not run yet" in n for n in report["notes"])
     assert any(p.suffix == ".md" and "missing" in p.read_text() for p in paths if p.name != "agreement.md")
 
@@ -74,18 +93,22 @@ def test_seeds_give_mean_and_std(tmp_path):
 def test_table7_compares_simclrv2_fine_tuning_from_the_heads_first_layer_with_from_h(tmp_path):
     from analysis import semi_supervised
 
-    fake_store(tmp_path, "semi_supervised", "tiny")
-    semi_supervised.make(tmp_path)
-    tab = pd.read_csv(tmp_path / "table7.csv").set_index("init")
-    df, _ = common.load(tmp_path, "semi_supervised")
+    store, sigma = tmp_path / "semi_supervised" / "tiny", 1.5
+    fake_store(store, "semi_supervised", "tiny")
+    fake_noise(tmp_path, "tiny", sigma)
+    semi_supervised.make(store)
+    tab = pd.read_csv(store / "table7.csv").set_index("init")
+    df, _ = common.load(store, "semi_supervised")
     v2 = df[df["init"] == semi_supervised.SIMCLR_V2].iloc[0]
     for f in ("1%", "10%"):
         assert tab.loc["SimCLR", f"{f}, from head layer 1"] == "-"
     assert tab.loc["SimCLR, 3-layer head", "1%, from head layer 1"] == f"{v2['finetune_0.01_head1_acc']:.1f}"
-    claims = {c["text"]: c for c in json.loads((tmp_path / "agreement.json").read_text())["claims"]}
+    claims = {c["text"]: c for c in json.loads((store / "agreement.json").read_text())["claims"]}
     c = claims["SimCLRv2, 3-layer head, 1% labels: fine-tuned from the head's first layer > from h"]
     gap = v2["finetune_0.01_head1_acc"] - v2["finetune_0.01_acc"]
-    assert c["passed"] == (None if abs(gap) < common.NOISE else gap > 0)
+    # one seed: a difference of two cells is told apart beyond 1.96 * sqrt(2) * the preset's sigma
+    assert c["passed"] == (None if abs(gap) < 1.96 * math.sqrt(2) * sigma else gap > 0)
+    assert c["margin"] == pytest.approx(gap)
     # the 3-layer arm is not taken for the from-scratch baseline
     scratch = claims["SimCLR fine-tuned on 1% labels > from scratch"]
     rows = df.set_index("init")
@@ -112,7 +135,7 @@ def test_table7_shows_top5_beside_the_paper_and_older_stores_lack_it(tmp_path):
     tab = pd.read_csv(tmp_path / "table7.csv")
     assert set(tab["1% labels top-5"]) == {"not measured"} and not tab["1% labels"].eq("not measured").any()
     report = json.loads((tmp_path / "agreement.json").read_text())
-    assert all(c["passed"] in (True, False) for c in report["claims"])
+    assert all(c["n_seeds"] == 1 for c in report["claims"])  # every claim's cells measured
 
 
 def test_figure5_table_gives_mean_and_std_over_seeds(tmp_path):
@@ -153,21 +176,34 @@ def test_figure5_keeps_the_protocols_apart(tmp_path):
     assert set(df["protocol"]) == {"symmetric"} and not notes
 
 
+def one_seed(values: dict, metric: str = "linear_acc") -> dict:
+    """{key: Cell} of one seed's numbers."""
+    return {k: common.Cell(pd.Series({0: v}, dtype=float), metric) for k, v in values.items()}
+
+
+def noise(sigma: float) -> common.Noise:
+    return common.Noise("tiny", {"linear_acc": sigma, "linear_z_acc": sigma}, "linear_acc", 5)
+
+
 def test_figure5_crop_and_colour_must_beat_single_operators_too():
     from analysis import augmentation_grid
 
     grid = pd.DataFrame([[20.0, 40.0, 10.0], [41.0, 30.0, 12.0], [11.0, 13.0, 60.0]],
                         index=["crop", "color", "blur"], columns=["crop", "color", "blur"])
-    claim = augmentation_grid.claims(grid.assign(**{"row mean": grid.mean(axis=1)}))[-1]
+    cells = one_seed({(a, b): grid.loc[a, b] for a in grid.index for b in grid.columns})
+    claim = augmentation_grid.claims(cells, noise(1.0))[-1]
     assert claim.text.startswith("crop + colour") and claim.passed is False and "41.0 vs 60.0" in claim.detail
+    assert claim.margin == pytest.approx(-19.0) and claim.high < 0
 
 
 def test_figure8_claims_keep_the_papers_margins():
     from analysis import projection_head
 
-    nums = pd.DataFrame([("none", None, 60.0, 60.0), ("linear", 128, 63.0, 58.0), ("nonlinear", 128, 66.0, 59.0),
-                         ("nonlinear", 64, 65.5, 58.5)], columns=["head", "out_dim", "h", "z"])
-    c = {x.text: x for x in projection_head.claims(nums)}
+    nums = [("none", None, 60.0, 60.0), ("linear", 128, 63.0, 58.0), ("nonlinear", 128, 66.0, 59.0),
+            ("nonlinear", 64, 65.5, 58.5)]
+    cells = {"h": one_seed({(head, d): h for head, d, h, _ in nums}),
+             "z": one_seed({(head, d): z for head, d, _, z in nums}, "linear_z_acc")}
+    c = {x.text: x for x in projection_head.claims(cells, noise(0.5))}
     assert c["nonlinear head (best dim), on h > linear head (best dim)"].passed is True
     assert c["nonlinear head (best dim) > no head by more than 10 points"].passed is False  # +6 only
     assert c["linear head (best dim) > no head"].passed is True
@@ -202,10 +238,13 @@ def test_a_collapsed_run_is_marked_and_named(tmp_path):
     assert ctr["detail"].endswith("(collapsed seeds left out: t=0.05)")
     rho, n = common.spearman([m["train_entropy"] for m in with_l2], [0.1, 0.5, 1.0])
     ent = claims["with l2 norm, entropy rises with temperature (Spearman > 0.8)"]
-    assert ent["detail"] == f"Spearman {rho:+.2f} over 3 cells (collapsed seeds left out: t=0.05)"
-    assert ent["passed"] is bool(rho > 0.8)
+    assert ent["detail"].startswith(f"Spearman {rho:+.2f} over 3 cells")
+    assert ent["detail"].endswith("(collapsed seeds left out: t=0.05)")
+    # one seed and no seed noise measured beside the store: undecided, saying how to measure it
+    assert ent["passed"] is None and HINT in ent["detail"] and ent["margin"] == pytest.approx(rho - 0.8)
     assert claims["best top-1 with l2 norm > best top-1 without"]["detail"].startswith("99.0 vs ")
-    assert claims["an intermediate temperature is best (l2 norm: not 0.05, not 1)"]["detail"] == "best t = 0.05 (99.0)"
+    assert claims["an intermediate temperature is best (l2 norm: not 0.05, not 1)"]["detail"].startswith(
+        "best t = 0.05 (99.0)")
 
 
 def test_a_partly_collapsed_cell_keeps_its_other_seeds_in_the_pretext_claims(tmp_path):
@@ -239,7 +278,7 @@ def test_spearman_never_ranks_what_trivially_differs(tmp_path):
     rho, n = common.spearman(gaps, [paper.TABLE3[t]["h"] - paper.TABLE3[t]["gh"] for t in paper.TABLE3])
     report = json.loads((tmp_path / "h" / "agreement.json").read_text())
     assert (report["spearman"], report["spearman_cells"], report["spearman_of"]) == (rho, n, "per-task h - g(h) gaps")
-    assert f"gaps: {rho:+.2f} over 4 tasks." in (tmp_path / "h" / "agreement.md").read_text()
+    assert f"gaps: {rho:+.2f} over 4 tasks (95 % interval" in (tmp_path / "h" / "agreement.md").read_text()
     fake_store(tmp_path / "s", "semi_supervised", "tiny")
     semi_supervised.make(tmp_path / "s")
     report = json.loads((tmp_path / "s" / "agreement.json").read_text())
@@ -283,10 +322,11 @@ def test_table4_says_when_a_loss_is_best_at_the_grids_edge():
 def test_figure_b8_claim_is_decided_only_past_300_epochs(tmp_path):
     from analysis import appendix
 
-    s = pd.DataFrame([{"t": t, "batch": 512, "mean": v, "std": float("nan"), "n": 1, "state": "", "collapsed": 0}
-                      for t, v in ((0.1, 60.0), (0.5, 64.0), (1.0, 58.0))])
-    _, long = appendix.temperature_batch(s, tmp_path, "linear_acc", epochs=500.0)
-    _, short = appendix.temperature_batch(s, tmp_path, "linear_acc", epochs=100.0)
+    acc = {(0.1, 512): 60.0, (0.5, 512): 64.0, (1.0, 512): 58.0}
+    s = pd.DataFrame([{"t": t, "batch": b, "mean": v, "std": float("nan"), "n": 1, "state": "", "collapsed": 0}
+                      for (t, b), v in acc.items()])
+    _, long = appendix.temperature_batch(s, tmp_path, "linear_acc", 500.0, one_seed(acc), noise(0.5))
+    _, short = appendix.temperature_batch(s, tmp_path, "linear_acc", 100.0, one_seed(acc), noise(0.5))
     assert long.passed is True and "best t = 0.5 (64.0)" in long.detail
     assert short.passed is None and "trained 100 epochs, not past 300" in short.detail
 
@@ -326,19 +366,117 @@ def test_spearman_is_rank_correlation():
     assert n == 2 and pd.isna(rho)  # too few pairs to rank
 
 
-def test_greater_claim_passes_fails_and_waits():
-    assert common.greater(60.0, 50.0, "a", "b").passed is True
-    assert common.greater(60.0, 57.5, "a", "b", margin=4.0).passed is False
-    assert common.greater(60.0, 59.5, "a", "b").passed is None  # within one-seed noise: not told apart
-    assert common.at_least(50.0, 52.0, "a >= b").passed is False and common.at_least(50.0, 50.5, "x").passed is None
-    assert common.greater(float("nan"), 50.0, "a", "b").passed is None
-    # several seeds: a difference within two standard errors (here 2 * sqrt(25/3 + 25/3) = 8.2) is undecided
-    spread = common.greater(common.Mean(60.0, 5.0, 3), common.Mean(55.0, 5.0, 3), "a", "b")
-    assert spread.passed is None and "two standard errors (8.2)" in spread.detail
-    assert common.greater(common.Mean(60.0, 0.5, 3), common.Mean(55.0, 0.5, 3), "a", "b").passed is True
-    assert common.greater(common.Mean(60.0, 5.0, 1), 55.0, "a", "b").passed is True  # one seed: NOISE only
-    row = {"mean": 61.0, "std": 2.0, "n": 3}
-    assert common.mean(row) == 61.0 and (common.mean(row).std, common.mean(row).n) == (2.0, 3)
+def test_paired_seeds_decide_what_unpaired_means_cannot():
+    """Each seed moves both cells together: a per-seed difference of about 1 point under a spread of 8
+    points between seeds is told apart by pairing, while the unpaired means overlap."""
+    a = np.array([50.0, 60.0, 70.0, 55.0, 65.0])
+    b = a - np.array([1.0, 1.2, 0.8, 1.1, 0.9])
+    assert stats.ttest_ind(a, b).pvalue > 0.5  # unpaired: nowhere near told apart
+    seeds = lambda v: common.Cell(pd.Series(v, index=range(len(v))), "linear_acc")  # noqa: E731
+    c = common.greater(seeds(a), seeds(b), "a", "b", None)
+    assert c.passed is True and c.n_seeds == 5 and c.method == "t over paired seeds" and c.low > 0.7
+    assert c.margin == pytest.approx(1.0)
+    # a seed missing from one cell is no pair: the other four decide
+    short = common.greater(seeds(a), common.Cell(seeds(b).values.drop(2), "linear_acc"), "a", "b", None)
+    assert short.n_seeds == 4 and short.margin == pytest.approx(np.mean([1.0, 1.2, 1.1, 0.9]))
+
+
+def test_t_interval_is_scipys_over_the_per_seed_margins():
+    seeds = lambda v: common.Cell(pd.Series(v, index=[3, 4, 5]), "linear_acc")  # noqa: E731
+    c = common.greater(seeds([11.0, 12.0, 14.0]), seeds([10.0, 10.0, 10.0]), "a", "b", None)
+    # margins 1, 2, 4: mean 7/3, standard error sqrt(7/3) / sqrt(3), t(0.975, 2 df) = 4.302653
+    assert (c.low, c.high) == (pytest.approx(-1.4612497), pytest.approx(6.1279164))
+    assert (c.low, c.high) == pytest.approx(stats.t.interval(0.95, 2, loc=7 / 3, scale=stats.sem([1, 2, 4])))
+    assert c.passed is None  # the interval holds 0
+    below = common.greater(seeds([8.0, 8.2, 7.9]), seeds([10.0, 10.0, 10.0]), "a", "b", None)
+    assert below.passed is False and below.high < 0
+    mixed = common.greater(seeds([12.0, 9.0, 11.5]), seeds([10.0, 10.0, 10.0]), "a", "b", None)
+    assert mixed.passed is None and mixed.low < 0 < mixed.high
+
+
+def test_one_seed_is_judged_by_the_presets_seed_noise():
+    sigma = 2.0
+    edge = common.Q * math.sqrt(2) * sigma  # a difference of two cells: sqrt(2) sigma
+    one = lambda v: common.Cell(pd.Series({0: v}), "linear_acc")  # noqa: E731
+    n = noise(sigma)
+    big, small = (common.greater(one(50.0 + d), one(50.0), "a", "b", n) for d in (1.05 * edge, 0.95 * edge))
+    assert big.passed is True and small.passed is None and big.n_seeds == 1
+    assert (big.low, big.high) == (pytest.approx(0.05 * edge), pytest.approx(2.05 * edge))
+    assert "seed noise: sigma 2 of linear_acc" in big.method
+    assert common.greater(one(50.0 - 1.05 * edge), one(50.0), "a", "b", n).passed is False
+    # the paper's margin shifts the threshold: a >= b - 2 holds for a = b - 1 once told apart from -2
+    assert common.at_least(one(49.0), one(50.0), "a >= b - 2", noise(0.1), 2.0).passed is True
+    # a metric the baseline does not record is judged by the baseline's top-1
+    assert "linear_acc, standing in for probe_x" in common.greater(
+        common.Cell(pd.Series({0: 60.0}), "probe_x"), one(50.0), "a", "b", n).method
+    assert common.greater(one(float("nan")), one(50.0), "a", "b", n).passed is None
+
+
+def test_one_seed_without_measured_noise_is_undecided_and_says_how_to_measure_it(tmp_path):
+    from analysis import temperature
+
+    store = tmp_path / "temperature" / "tiny"
+    fake_store(store, "temperature")
+    temperature.make(store)
+    claims = json.loads((store / "agreement.json").read_text())["claims"]
+    assert all(c["passed"] is None and HINT in c["detail"] and c["n_seeds"] == 1 for c in claims)
+    fake_noise(tmp_path, "tiny", sigma=1.0, seeds=4)  # too few seeds to judge by
+    temperature.make(store)
+    claims = json.loads((store / "agreement.json").read_text())["claims"]
+    assert all("seed noise of preset tiny measured over 4 of 5 seeds" in c["detail"] for c in claims)
+    fake_noise(tmp_path, "tiny", sigma=1.0)  # the fifth seed: now measured
+    measured = common.seed_noise(store)
+    assert measured.preset == "tiny" and not measured.problem and measured.std["linear_acc"] == pytest.approx(1.0)
+    assert measured.std["train_entropy"] == pytest.approx(1.0)
+    temperature.make(store)
+    claims = json.loads((store / "agreement.json").read_text())["claims"]
+    assert all(c["low"] is not None and "preset tiny's seed noise" in c["method"] for c in claims)
+    fake_store(tmp_path / "quickstart", "temperature")  # a store one level down finds it too
+    assert common.seed_noise(tmp_path / "quickstart").std == measured.std
+
+
+def test_table5_intermediate_temperature_a_fifth_of_a_point_behind_is_undecided():
+    """62.0 at t = 0.1 against 62.2 at t = 0.05 on one seed: not a FAIL while the seeds spread by points."""
+    from analysis import temperature
+
+    acc = {(True, 0.05): 62.2, (True, 0.1): 62.0, (True, 0.5): 61.0, (True, 1.0): 58.0,
+           (False, 10.0): 57.0, (False, 100.0): 56.0}
+    cells = {k: {"collapsed_seeds": 0} for k in acc}
+    per_seed = {"acc": one_seed(acc), "ctr": one_seed(acc, "train_contrastive_acc"),
+                "ent": one_seed({k: t for k, t in zip(acc, (1.0, 2.0, 3.0, 4.0, 0.5, 0.5))}, "train_entropy")}
+    for n in (noise(1.0), None):
+        c = {x.text: x for x in temperature.claims(per_seed, cells, n)}
+        mid = c["an intermediate temperature is best (l2 norm: not 0.05, not 1)"]
+        assert mid.passed is None and mid.margin == pytest.approx(-0.2) and mid.detail.startswith("best t = 0.05")
+    assert mid.low is None and "one seed; no seed noise given" in mid.detail
+
+
+def test_seed_noise_study_asks_for_five_seeds_and_tabulates_their_spread(tmp_path, capsys):
+    from analysis import seed_noise
+    from studies.run import main
+
+    assert main(["seed_noise", "--dry-run"]) == 0 and "\n5 runs," in capsys.readouterr().out
+    assert main(["seed_noise", "--dry-run", "--seeds", "3"]) == 0 and "\n3 runs," in capsys.readouterr().out
+    fake_store(tmp_path, "seed_noise")
+    seed_noise.make(tmp_path)
+    df, _ = common.load(tmp_path, "seed_noise")
+    assert sorted(df["seed"]) == [0, 1, 2, 3, 4]
+    tab = pd.read_csv(tmp_path / "seed_noise.csv", dtype=str).set_index("metric")
+    for m in ("linear_acc", "knn_acc"):
+        v = df[m].to_numpy()
+        assert tab.loc[m, "std"] == f"{np.std(v, ddof=1):.2f}" and tab.loc[m, "min"] == f"{v.min():.2f}"
+        assert tab.loc[m, "mean"] == f"{v.mean():.2f}" and tab.loc[m, "max"] == f"{v.max():.2f}"
+    assert json.loads((tmp_path / "noise.json").read_text())["std"]["linear_acc"] == pytest.approx(np.std(
+        df["linear_acc"], ddof=1))
+
+
+def test_spearman_interval_is_fisher_z():
+    ours, paper = [1.0, 3.0, 2.0, 5.0, 4.0, 7.0, 6.0], [1, 2, 3, 4, 5, 6, 7]
+    c = common.spearman(ours, paper)
+    rho, n = c
+    z, se = math.atanh(rho), 1 / math.sqrt(n - 3)
+    assert (c.low, c.high) == (pytest.approx(math.tanh(z - 1.959964 * se)), pytest.approx(math.tanh(z + 1.959964 * se)))
+    assert math.isnan(common.spearman([1, 2, 3], [1, 3, 2]).low)  # 3 pairs: no interval
 
 
 def test_make_all_regenerates_every_store_and_one_summary(tmp_path):
@@ -349,11 +487,42 @@ def test_make_all_regenerates_every_store_and_one_summary(tmp_path):
     assert (tmp_path / "temperature" / "tiny" / "table5.md") in paths
     assert (tmp_path / "color_strength" / "tiny" / "table1.png") in paths
     assert "| temperature | temperature/tiny |" in summary and "| color_strength | color_strength/tiny |" in summary
-    rho = json.loads((tmp_path / "temperature" / "tiny" / "agreement.json").read_text())["spearman"]
-    assert f"| temperature | temperature/tiny | Spearman rank correlation with the paper's cells | - | {rho:+.2f} over 6 cells |" in summary
+    rep = json.loads((tmp_path / "temperature" / "tiny" / "agreement.json").read_text())
+    rho, low, high = rep["spearman"], rep["spearman_low"], rep["spearman_high"]
+    assert (f"| temperature | temperature/tiny | Spearman rank correlation with the paper's cells | - | {rho:+.2f} over "
+            f"6 cells (95 % interval [{low:+.2f}, {high:+.2f}], Fisher z) | - | - |") in summary
     assert "## Studies with no stored results" in summary and "- projection_head: `python studies/run.py projection_head" in summary
-    assert "- temperature:" not in summary
+    assert "- temperature:" not in summary and "- seed_noise: `python studies/run.py seed_noise" in summary
     assert make_all(tmp_path / "nothing") == []
+    fake_noise(tmp_path, "tiny", sigma=1.0)  # the seed noise: its own section, and the claims' intervals
+    make_all(tmp_path)
+    summary = (tmp_path / "agreement.md").read_text()
+    assert "| tiny | seed_noise/tiny | 5 | 1.00 | 1.00 |" in summary and "- seed_noise:" not in summary
+    assert "| 1 (preset tiny's seed noise: sigma 1 of linear_acc) |" in summary
+
+
+def test_the_symmetric_variant_is_named_and_kept_apart(tmp_path):
+    ops = ("crop", "color")
+    sym = tmp_path / "augmentation_grid" / "quickstart-3-seeds"
+    fake_store(sym, "augmentation_grid", operators=ops, symmetric=True, seeds=3)
+    fake_store(tmp_path / "augmentation_grid" / "tiny", "augmentation_grid", operators=ops)
+    # a store recorded before symmetric arms carried their label: its configs say which protocol it ran
+    man = json.loads((sym / "study.json").read_text())
+    man["arms"] = [{**a, "labels": {k: v for k, v in a["labels"].items() if k != "protocol"}} for a in man["arms"]]
+    (sym / "study.json").write_text(json.dumps(man))
+    make_all(tmp_path)
+    title = "symmetric variant, not the paper's one-branch protocol"
+    assert title in (sym / "agreement.md").read_text().splitlines()[0]
+    assert title in (sym / "figure5.md").read_text().splitlines()[0]
+    assert json.loads((sym / "agreement.json").read_text())["variant"] == title
+    one = tmp_path / "augmentation_grid" / "tiny"
+    assert "symmetric variant" not in (one / "agreement.md").read_text() + (one / "figure5.md").read_text()
+    summary = (tmp_path / "agreement.md").read_text()
+    head, section = summary.split(f"## Figure 5, {title}")
+    assert "| augmentation_grid/tiny |" in head and "augmentation_grid/quickstart-3-seeds" not in head
+    assert "| augmentation_grid/quickstart-3-seeds |" in section and "| augmentation_grid/tiny |" not in section
+    claims = json.loads((sym / "agreement.json").read_text())["claims"]
+    assert all(c["n_seeds"] == 3 and c["method"] == "t over paired seeds" for c in claims)
 
 
 def test_figure6_colour_histograms_identify_the_image_until_colour_is_distorted(tmp_path):

@@ -51,3 +51,13 @@ def test_gradcache_benchmark_trains_each_setting_in_its_own_process():
     for r in rows:
         assert r["images_per_s"] > 0 and r["peak_rss_mb"] >= r["resting_rss_mb"] > 0
         assert r["malloc"].startswith(("kept", "default", "preloaded", "system", "unsupported")) and "commit" in r["git"]
+
+
+def test_gpu_script_refuses_without_a_gpu(tmp_path):
+    import os
+
+    env = {**os.environ, "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, even on a GPU machine
+    done = subprocess.run(["bash", "benchmarks/gpu.sh", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 2 and "no CUDA device" in done.stderr
+    assert not (tmp_path / "throughput_gpu.jsonl").exists()

@@ -1,4 +1,5 @@
-"""LARS against a hand-computed step, schedule endpoints, lr scaling, parameter groups by rank."""
+"""LARS against a hand-computed step, schedule endpoints, lr scaling, parameter groups by rank, the online
+classifier outside LARS adaptation."""
 import math
 
 import pytest
@@ -85,3 +86,63 @@ def test_build_optimizer_from_config():
     lars = build_optimizer(load(None, ["optim.lr=0.3"]), net, 4096)
     assert isinstance(lars, LARS) and lars.param_groups[0]["lr"] == pytest.approx(4.8)
     assert [g["adapt"] for g in lars.param_groups] == [True, False]
+
+
+class _Model(torch.nn.Module):
+    """An encoder weight and the online classifier (the official head_supervised)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = torch.nn.Conv2d(1, 2, 1, bias=False)
+        self.classifier = torch.nn.Linear(2, 1)
+        with torch.no_grad():
+            self.encoder.weight.copy_(torch.tensor([3.0, 4.0]).view(2, 1, 1, 1))   # ||w|| = 5
+            self.classifier.weight.copy_(torch.tensor([[1.0, -2.0]]))
+            self.classifier.bias.fill_(0.5)
+
+
+def test_classifier_is_decayed_but_not_adapted_by_lars():
+    # official: LARS excludes head_supervised from decay and adaptation, and add_weight_decay puts its
+    # kernel back into the loss as wd * l2_loss: the kernel is decayed with trust 1, its bias is not decayed
+    net = _Model()
+    opt = build_optimizer(load(None, ["optim.lr=0.5", "optim.lr_scaling=none", "optim.weight_decay=0.1",
+                                      "optim.trust_coefficient=0.01"]), net, 256)
+    assert [(g["weight_decay"], g["adapt"]) for g in opt.param_groups] == [(0.1, True), (0.1, False), (0.0, False)]
+    assert opt.param_groups[1]["params"] == [net.classifier.weight]
+    net.encoder.weight.grad = torch.tensor([0.0, 1.5]).view(2, 1, 1, 1)
+    net.classifier.weight.grad = torch.tensor([[2.0, 1.0]])
+    net.classifier.bias.grad = torch.tensor([3.0])
+    opt.step()
+    # encoder: g' = g + 0.1 w = [0.3, 1.9]; trust = 0.01 * 5 / sqrt(3.7); w -= 0.5 * trust * g'
+    trust = 0.01 * 5 / math.sqrt(3.7)
+    assert torch.allclose(net.encoder.weight.detach().flatten(),
+                          torch.tensor([3.0 - 0.5 * trust * 0.3, 4.0 - 0.5 * trust * 1.9]), atol=1e-7)
+    # classifier kernel: g' = g + 0.1 w = [2.1, 0.8], no trust ratio; bias: -lr * g
+    assert torch.allclose(net.classifier.weight.detach(), torch.tensor([[1.0 - 0.5 * 2.1, -2.0 - 0.5 * 0.8]]))
+    assert torch.allclose(net.classifier.bias.detach(), torch.tensor([0.5 - 0.5 * 3.0]))
+
+
+def test_classifier_without_weight_decay_moves_by_minus_lr_grad():
+    net = _Model()
+    opt = build_optimizer(load(None, ["optim.lr=0.5", "optim.lr_scaling=none", "optim.weight_decay=0.0"]), net, 256)
+    net.classifier.weight.grad = torch.tensor([[2.0, 1.0]])
+    w = net.classifier.weight.detach().clone()
+    opt.step()
+    assert torch.allclose(net.classifier.weight.detach(), w - 0.5 * torch.tensor([[2.0, 1.0]]))
+
+
+def test_sgd_groups_match_lars_groups_for_the_classifier():
+    net = _Model()
+    sgd = build_optimizer(load(None, ["optim.name=sgd", "optim.weight_decay=0.1"]), net, 256)
+    assert [g["weight_decay"] for g in sgd.param_groups] == [0.1, 0.1, 0.0]
+    assert [g["params"] for g in sgd.param_groups] == [[net.encoder.weight], [net.classifier.weight],
+                                                       [net.classifier.bias]]
+    assert all("adapt" not in g for g in sgd.param_groups)
+
+
+def test_param_groups_unadapted_modules():
+    net = _Model()
+    groups = param_groups(net, 1e-6, unadapted=[net.classifier])
+    assert [(g["weight_decay"], g["adapt"]) for g in groups] == [(1e-6, True), (1e-6, False), (0.0, False)]
+    assert sum(len(g["params"]) for g in groups) == len(list(net.parameters()))
+    assert len(param_groups(net, 1e-6)) == 2  # no empty group when nothing is left unadapted

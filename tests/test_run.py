@@ -179,14 +179,38 @@ def test_knn_monitor_logs_epochs_and_keeps_the_final_model_as_the_result(tmp_pat
     assert simclr.run(simclr.replace(cfg, **{"eval.knn_every_epochs": 0}), tmp_path / "b")["knn_acc"] == m["knn_acc"]
 
 
-def test_evaluation_on_z_and_transfer(tmp_path):
-    """Figure 8 and Table 8 evaluations. With no head z = h, so the probes on z must equal those on h."""
+def test_evaluation_on_z_and_transfer(tmp_path, monkeypatch):
+    """Figure 8 and Table 8 evaluations. The probes on z are fed z = g(h) of the stored model (with no
+    head, z = h and the probes on z equal those on h). Accuracies themselves are not compared: two
+    different representations may score the same."""
+    from simclr import evaluate
+    from simclr.models import build_model
+
+    fed = []  # (train features, test features) of every linear probe, in call order: h, then z
+
+    def recording(probe):
+        def wrapped(train_x, train_y, test_x, *args, **kwargs):
+            fed.append((train_x.clone(), test_x.clone()))
+            return probe(train_x, train_y, test_x, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(evaluate, "linear_probe", recording(evaluate.linear_probe))
     cfg = fast("head.kind=none", "eval.on_z=true", "eval.linear_epochs=3", "eval.transfer=[synthetic]")
     m = simclr.run(cfg, tmp_path)
     assert m["linear_z_acc"] == m["linear_acc"] and m["knn_z_acc"] == m["knn_acc"]
+    assert all(torch.equal(a, b) for a, b in zip(fed[0], fed[1]))
     assert 0 <= m["transfer_synthetic_linear_acc"] <= 100
-    m2 = simclr.run(fast("eval.on_z=true", "eval.linear_epochs=3"), tmp_path)
-    assert m2["linear_z_acc"] != m2["linear_acc"]  # a projection head: z is another representation
+    fed.clear()
+    cfg2 = fast("eval.on_z=true", "eval.linear_epochs=3")
+    simclr.run(cfg2, tmp_path)
+    (h_train, h_test), (z_train, z_test) = fed
+    model = build_model(cfg2, 10)
+    model.load_state_dict(torch.load(tmp_path / cfg2.run_id / "model.pt"))
+    with torch.no_grad():
+        head = model.head.eval()
+        assert z_train.shape == (len(h_train), cfg2.head.out_dim) and h_train.shape[1] == model.encoder.dim
+        torch.testing.assert_close(z_train, head(h_train), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(z_test, head(h_test), rtol=1e-5, atol=1e-5)
 
 
 def test_transfer_target_is_new_data_of_the_same_classes():
@@ -243,3 +267,18 @@ def test_run_id_survives_added_fields_and_old_stores_migrate(tmp_path):
     assert json.loads((tmp_path / cfg.run_id / "config.json").read_text()) == to_dict(cfg)
     assert common.read_manifest(tmp_path)["arms"][0]["run_id"] == cfg.run_id
     assert simclr.run(cfg, tmp_path) == m and migrate(tmp_path, quiet_for=0) == []
+
+
+def test_runs_of_an_engine_whose_results_differ_are_never_renamed_or_reused(tmp_path, capsys):
+    from simclr.config import RESULTS_SINCE, run_id
+    from simclr.store import migrate
+
+    cfg = fast("train.steps=4", "optim.warmup_epochs=0.25")
+    m = simclr.run(cfg, tmp_path)
+    old = tmp_path / run_id(cfg, RESULTS_SINCE - 1)  # the id the engine before the head fix gave it
+    assert old.name != cfg.run_id
+    (tmp_path / cfg.run_id).rename(old)
+    assert migrate(tmp_path, quiet_for=0) == [] and old.exists()
+    assert "earlier engine" in capsys.readouterr().err
+    assert not (tmp_path / cfg.run_id).exists()  # so the current engine trains the run itself
+    assert simclr.run(cfg, tmp_path)["run_id"] == m["run_id"] == cfg.run_id and old.exists()

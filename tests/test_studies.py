@@ -28,6 +28,7 @@ COUNTS = {
     "transfer": {"tiny": 2, "cpu": 2, "cifar10": 2, "imagenet": 2},
     # the baseline fills several cells (with flip, without blur, LARS, and t x batch where epochs agree)
     "appendix": {"tiny": 19, "cpu": 18, "cifar10": 24, "imagenet": 18},
+    "seed_noise": {"tiny": 1, "cpu": 1, "cifar10": 1, "imagenet": 1},  # one arm, 5 seeds by default
 }
 
 

@@ -1,0 +1,178 @@
+"""Device paths on a CPU-only machine: resolution with CUDA mocked, tensors made on the batch's device
+(checked with 'meta', which like CUDA refuses non-scalar CPU operands), the host-sync budget of a
+training step, and files written on a GPU that load anywhere."""
+import collections
+import importlib
+import json
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import simclr
+from simclr import augment, distributed, views
+from simclr import device as devices
+from simclr.config import load
+from simclr.train import pretrain
+
+run_module = importlib.import_module("simclr.run")  # simclr.run is also the function
+
+
+@pytest.fixture
+def cuda(monkeypatch):
+    """CUDA reported available with `cuda.count` devices (no CUDA call is made)."""
+    state = {"count": 1}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: state["count"])
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    return state
+
+
+def test_auto_and_cuda_always_resolve_with_an_index(cuda, monkeypatch):
+    # a bare "cuda" has index None: a generator made on it reports "cuda", the batch "cuda:0"
+    assert devices.resolve("auto") == torch.device("cuda", 0)
+    assert devices.resolve("cuda") == torch.device("cuda", 0)
+    cuda["count"] = 4
+    monkeypatch.setenv("LOCAL_RANK", "3")  # every GPU of the node visible: task k takes GPU k
+    assert devices.resolve("auto") == torch.device("cuda", 3)
+    assert devices.resolve("cuda:1") == torch.device("cuda", 1)  # an explicit index is kept
+    cuda["count"] = 1  # per-task GPU binding: each task sees its own GPU as cuda:0
+    assert devices.resolve("cuda") == torch.device("cuda", 0)
+    with pytest.raises(RuntimeError, match="sees 1 CUDA device"):
+        devices.resolve("cuda:1")
+
+
+def test_cpu_and_missing_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert devices.resolve("auto") == torch.device("cpu")
+    assert devices.resolve("cpu") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="no CUDA device is visible"):
+        devices.resolve("cuda")
+    with pytest.raises(ValueError, match="not a device"):
+        devices.resolve("gpu0")
+
+
+def test_to_cpu_leaves_no_tensor_on_a_device():
+    state = {"w": torch.ones(2, device="meta"), "n": 3}
+    moved = devices.to_cpu({"w": torch.ones(2), "n": 3})
+    assert moved["w"].device.type == "cpu" and moved["n"] == 3
+    with pytest.raises(NotImplementedError):  # meta has no data to copy: the function really moves
+        devices.to_cpu(state)
+
+
+@pytest.fixture
+def two_processes(monkeypatch):
+    """Process 0 of 2 with collectives stubbed as if the other process held the same tensors."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(dist, "all_reduce", lambda t, op=None: t.mul_(2))
+    monkeypatch.setattr(dist, "all_gather", lambda parts, t: [p.copy_(t) for p in parts])
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "get_rank", lambda: 0)
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_global_bn_makes_nothing_on_the_host(two_processes, dim):
+    # a host tensor among device tensors fails at the first BN layer of a multi-GPU run; 'meta' fails
+    # the same way, so the layer is run on it
+    bn = (torch.nn.BatchNorm1d if dim == 1 else torch.nn.BatchNorm2d)(4)
+    x = torch.randn(6, 4, *([5, 5] if dim == 2 else []))
+    with distributed.global_bn(bn):
+        bn.to("meta")(x.to("meta")).sum().backward()
+    # the same layer on the CPU: two processes holding the same views normalise as one does
+    plain = (torch.nn.BatchNorm1d if dim == 1 else torch.nn.BatchNorm2d)(4)
+    bn = (torch.nn.BatchNorm1d if dim == 1 else torch.nn.BatchNorm2d)(4)
+    with distributed.global_bn(bn):
+        torch.testing.assert_close(bn(x), plain(x))
+
+
+def test_loss_and_gather_on_a_stand_in_device(two_processes, monkeypatch):
+    import contextlib
+
+    from simclr import losses
+
+    monkeypatch.setattr(losses, "_full_precision", lambda z: contextlib.nullcontext())  # no autocast on meta
+    z1, z2 = (torch.randn(8, 16, device="meta", requires_grad=True) for _ in range(2))
+    for name in losses.LOSSES:
+        g1, g2 = distributed.gather(z1), distributed.gather(z2)
+        losses.contrastive_loss(name, g1, g2).backward()
+    losses.contrastive_metrics(z1.detach(), z2.detach(), 0.5, True)
+
+
+# ---- host syncs of a training step -------------------------------------------------------------------
+
+SYNCS = {"aten.nonzero.default": "nonzero (subset sizes read on the host)",
+         "aten._local_scalar_dense.default": "item / bool (a value read on the host)",
+         "aten.lift_fresh.default": "torch.tensor(...) (host data copied to the device)"}
+
+
+class CountSyncs(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.counts = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if str(func) in SYNCS:
+            self.counts[str(func)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _syncs(tmp_path, steps: int, extra) -> collections.Counter:
+    cfg = load("configs/tiny.yaml", ["data.num_train=128", "data.num_test=16", "train.batch_size=16",
+                                     "data.image_size=16", f"train.steps={steps}", "optim.warmup_epochs=0",
+                                     "train.log_every=100",
+                                     "train.checkpoint_every=100", "train.progress=false", "eval.knn=false",
+                                     "eval.linear=false", "train.precision=fp32", *extra])
+    mode = CountSyncs()
+
+    def counted(*args, **kwargs):  # the training loop only: data set-up and evaluation are not steps
+        with mode:
+            return pretrain(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_module, "pretrain", counted)
+        simclr.run(cfg, tmp_path / str(steps))
+    return mode.counts
+
+
+@pytest.mark.parametrize("extra, budget", [
+    ([], 1),                                                       # the finiteness check
+    (["train.grad_cache_chunk=8", "augment.view1=[{op: crop}, {op: color_jitter}, {op: grayscale}, "
+      "{op: blur}, {op: cutout}, {op: sobel, p: 0.5}, {op: noise, p: 0.5}, {op: rotate, p: 0.5}]"], 1),
+    (["train.method=supervised"], 1),
+    (["train.precision=fp16", "data.image_size=8"], 2),            # + the scaler's inf check
+])
+def test_a_step_syncs_with_the_host_at_most_twice(tmp_path, monkeypatch, extra, budget):
+    """On an accelerator every host read stalls the queue. Counted per non-logging step as the
+    difference between runs of 1 and 3 steps (set-up and the last save cancel), on the path an
+    accelerator takes (augment.gathers: False)."""
+    monkeypatch.setattr(augment, "gathers", lambda x: False)
+    few, more = _syncs(tmp_path, 1, extra), _syncs(tmp_path, 3, extra)
+    per_step = {SYNCS[k]: (more[k] - few[k]) / 2 for k in SYNCS}
+    assert sum(per_step.values()) <= budget, per_step
+
+
+def test_the_accelerator_path_gives_the_same_views(monkeypatch):
+    ops = [("crop", {"scale": (0.2, 1.0)}), ("flip", {}), ("color_jitter", {"strength": 1.0}),
+           ("grayscale", {}), ("blur", {}), ("cutout", {"p": 0.5}), ("sobel", {"p": 0.3}),
+           ("noise", {"p": 0.5}), ("rotate", {"p": 0.5})]
+    images = torch.randint(0, 256, (48, 3, 16, 16), dtype=torch.uint8)
+
+    def make():
+        return views.two_views(images, [], ops, ops[:4], torch.Generator().manual_seed(0))
+
+    gathered = make()
+    monkeypatch.setattr(augment, "gathers", lambda x: False)
+    for a, b in zip(gathered, make()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_model_file_loads_on_a_machine_without_the_training_device(tmp_path):
+    cfg = load("configs/tiny.yaml", ["data.num_train=256", "data.num_test=32", "train.batch_size=32",
+                                     "train.steps=2", "optim.warmup_epochs=0", "train.progress=false",
+                                     "eval.knn=false", "eval.linear=false"])
+    simclr.run(cfg, tmp_path)
+    state = torch.load(tmp_path / cfg.run_id / "model.pt", weights_only=True)
+    assert {v.device.type for v in state.values()} == {"cpu"}
+    assert json.loads((tmp_path / cfg.run_id / "env.json").read_text())["hardware"]["device"] == "cpu"
