@@ -258,12 +258,15 @@ def seed_noise(results_dir: str | Path) -> Noise:
     study's folder (results/temperature/tiny -> results), or the store's parent for a store one level
     down (results/quickstart -> results) where only that one exists."""
     results_dir = Path(results_dir)
-    preset = (read_manifest(results_dir) or {}).get("preset")
+    manifest = read_manifest(results_dir) or {}
+    preset = manifest.get("preset")
     if not preset:
         return Noise(None, {}, problem=f"{results_dir}/study.json records no preset, so no seed noise applies")
-    where = results_dir.parent.parent / "seed_noise" / preset
-    if not where.exists() and (results_dir.parent / "seed_noise" / preset).exists():
-        where = results_dir.parent / "seed_noise" / preset
+    # the root two levels up only where the store sits in its study's folder: a store elsewhere never
+    # reads a folder outside its own parent
+    where = results_dir.parent / "seed_noise" / preset
+    if results_dir.parent.name == manifest.get("study") and not where.exists():
+        where = results_dir.parent.parent / "seed_noise" / preset
     from studies.presets import NEEDS_ROOT
 
     cmd = (f"python studies/run.py seed_noise --preset {preset}"

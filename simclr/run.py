@@ -41,6 +41,7 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None, 
     """
     with torch.random.fork_rng(devices=[]), contextlib.ExitStack() as held:
         held.callback(allocator.release)
+        held.callback(torch.set_num_threads, torch.get_num_threads())  # train.threads is this run's only
         return _run(cfg, results_dir, stop_after, on_checkpoint, held)
 
 

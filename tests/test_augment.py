@@ -12,7 +12,6 @@ from torchvision.transforms.v2 import RandomResizedCrop
 from simclr import augment as A
 from simclr.views import apply_ops, check_ops, crop_flip_ops, simclr_ops, two_views
 
-torch.set_num_threads(1)
 ATOL = 1e-5
 
 

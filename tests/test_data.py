@@ -1,6 +1,5 @@
 import hashlib
 import os
-import time
 import urllib.error
 
 import numpy as np
@@ -49,10 +48,7 @@ def test_synthetic_splits_differ_and_bad_arguments():
         make_synthetic(10, 0, num_classes=11)
 
 
-def test_synthetic_noise_level_and_speed():
-    t = time.perf_counter()
-    x, _ = make_synthetic(5000, seed=1)
-    assert time.perf_counter() - t < 15  # about 0.5 s unloaded; generous for shared CPUs
+def test_synthetic_noise_level():
     # Same seed with and without noise: same picture, so the difference is the noise (away from clipping).
     clean, _ = make_synthetic(200, seed=1, noise=0.0)
     noisy, _ = make_synthetic(200, seed=1)

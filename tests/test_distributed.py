@@ -51,10 +51,6 @@ def step_losses(run_dir):
             if "event" not in r]
 
 
-def flat(state: dict) -> torch.Tensor:
-    return torch.cat([v.flatten().double() for k, v in state.items() if v.is_floating_point()])
-
-
 def _gradients(extra=(), cache=False):
     """One SimCLR step in float64 on this process's rows of a fixed global batch; with `cache`, through
     the gradient cache (one chunk per process, so BN sees the whole batch as without it; the loss in
@@ -122,14 +118,10 @@ def test_engine_run_on_two_processes_matches_one(tmp_path):
     two = json.loads((tmp_path / "two" / cfg.run_id / "metrics.json").read_text())
     assert one["status"] == two["status"] == "completed" and two["step"] == 4
     l1, l2 = step_losses(tmp_path / "one" / cfg.run_id), step_losses(tmp_path / "two" / cfg.run_id)
+    # every step's loss agrees (local negatives only would differ by far more); the exact equality of
+    # gradients and parameters is the float64 tests' job: in float32 the 2 processes sum BN statistics
+    # in another order, a chaotic difference whose size after a few steps depends on the CPU's kernels
     assert len(l1) == len(l2) == 4 and l1 == pytest.approx(l2, rel=2e-3)
-    # the noise floor: the same 1-process run with another memory layout sums BN gradients in another order
-    other = config("train.channels_last=false")
-    simclr.run(other, tmp_path / "nchw")
-    s1, s2, s3 = (torch.load(p, weights_only=True) for p in (tmp_path / "one" / cfg.run_id / "model.pt",
-                  tmp_path / "two" / cfg.run_id / "model.pt", tmp_path / "nchw" / other.run_id / "model.pt"))
-    gap, floor = ((flat(s1) - flat(s2)).norm().item(), (flat(s1) - flat(s3)).norm().item())
-    assert gap < 3 * floor
     assert json.loads((tmp_path / "two" / cfg.run_id / "env.json").read_text())["world_size"] == 2
 
 

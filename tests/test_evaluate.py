@@ -119,9 +119,15 @@ def test_transform_probe_on_an_informative_h_and_a_destroyed_gh():
     model.head = torch.nn.Sequential(torch.nn.Linear(192, 16), torch.nn.Linear(16, 16))
     torch.nn.init.zeros_(model.head[0].weight)
     out = transform_probe(model, splits, torch.device("cpu"), "fp32", epochs=15, seed=0)
-    for task in PROBE_TASKS:
+    for t_i, task in enumerate(PROBE_TASKS):
         chance = out[f"probe_{task}_chance"]
-        assert chance - 6 <= out[f"probe_{task}_gh"] <= chance + 1e-6, task  # one constant guess
+        # a constant g(h) gets one constant guess: it scores exactly one label's share of the test set
+        g = torch.Generator().manual_seed(0 + t_i)  # the labels transform_probe draws (seed 0)
+        _transformed(splits.train_images, task, g)
+        _, test_y = _transformed(splits.test_images, task, g)
+        shares = [100.0 * int((test_y == c).sum()) / len(test_y) for c in range(int(test_y.max()) + 1)]
+        assert min(abs(out[f"probe_{task}_gh"] - s) for s in shares) < 1e-6, (task, shares)
+        assert max(shares) == pytest.approx(chance)
         assert out[f"probe_{task}_h"] > chance + 10, (task, out[f"probe_{task}_h"], chance)
     assert out["probe_rotation_chance"] < 40 and out["probe_color_vs_grayscale_chance"] > 70
 

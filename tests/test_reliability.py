@@ -34,7 +34,7 @@ PY = sys.executable
 # a run of a few seconds; fp32 and one thread, so two processes compute bit-identical results
 FAST = ["data.num_train=512", "data.num_test=256", "train.batch_size=64", "train.steps=12",
         "train.log_every=2", "train.checkpoint_every=4", "train.progress=false", "optim.warmup_epochs=1",
-        "eval.linear_epochs=3", "eval.knn_k=20", "train.threads=1"]
+        "eval.linear_epochs=3", "eval.knn_k=20", "train.threads=1", "train.precision=fp32"]
 TIMING = ("seconds", "train_seconds", "train_images_per_s")
 STUDY_SETS = ["data.num_train=256", "data.num_test=128", "train.batch_size=64", "train.steps=8",
               "train.checkpoint_every=2", "optim.warmup_epochs=0.25", "eval.linear=false", "eval.knn_k=10",

@@ -2,12 +2,11 @@
 an interrupted one without duplicates and records failures; the manifest says which run fills which cell."""
 import json
 import math
-import os
 
 import pytest
 
 import simclr
-from studies import augmentation_grid, batch_size_epochs, common, loss_functions
+from studies import augmentation_grid, batch_size_epochs, common, launch, loss_functions
 from studies.presets import PRESETS, baseline
 from studies.run import STUDIES, expand, load_study, main
 
@@ -275,7 +274,7 @@ def test_two_local_workers_finish_every_run(tmp_path, capsys):
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
     assert len(metrics) == 4 and all(m["status"] == "completed" for m in metrics)
     env = json.loads(next(tmp_path.glob("*/env.json")).read_text())
-    assert env["hardware"]["torch_threads"] == max(1, os.cpu_count() // 2)   # the cores split between workers
+    assert env["hardware"]["torch_threads"] == max(1, launch.cores() // 2)  # the allowed cores, split between workers
 
 
 def test_a_rerun_with_other_overrides_takes_over_its_cells(tmp_path):
