@@ -391,8 +391,9 @@ class FolderStream:
         order = _shard(_order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:], shard)
         base = _mix(seed, epoch, "crop")
         keys = ([(i, _mix(base, i)) for i in idx.tolist()] for idx in order)  # lazy: ImageNet is large
+        # pinned batches copy to a GPU asynchronously (the step's .to(device, non_blocking=True))
         loader = torch.utils.data.DataLoader(self._dataset, batch_sampler=keys, num_workers=self.workers,
-                                             collate_fn=_collate, persistent_workers=False)
+                                             collate_fn=_collate, pin_memory=torch.cuda.is_available())
         yield from loader
 
 

@@ -64,7 +64,8 @@ def knn_accuracy(train_h, train_y, test_h, test_y, num_classes: int, k: int = 20
     correct = 0
     for i in range(0, len(test_h), chunk):
         sim, idx = (test_h[i:i + chunk] @ train_h.T).topk(k, dim=1)
-        votes = torch.zeros(len(sim), num_classes).scatter_add_(1, train_y[idx], (sim / temperature).exp())
+        votes = torch.zeros(len(sim), num_classes, device=sim.device).scatter_add_(
+            1, train_y[idx], (sim / temperature).exp())
         correct += (votes.argmax(1) == test_y[i:i + chunk]).sum().item()
     return 100.0 * correct / len(test_h)
 
@@ -116,8 +117,8 @@ def linear_probe(train_h, train_y, test_h, test_y, num_classes: int, epochs: int
     """Top-1 (%) of a linear classifier trained on frozen features."""
     train_x, test_x = _standardize(train_h, test_h)
     torch.manual_seed(seed)
-    net = train_classifier(nn.Linear(train_x.shape[1], num_classes), train_x, train_y, epochs, lr,
-                           batch_size, seed)
+    net = nn.Linear(train_x.shape[1], num_classes).to(train_x.device)  # initialised on the CPU: same weights
+    net = train_classifier(net, train_x, train_y, epochs, lr, batch_size, seed)
     return accuracy(net, test_x, test_y)
 
 
@@ -218,14 +219,16 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
     reps = {"": (train_h, test_h)}
     if ev.on_z:  # z = g(h), the projection head's output (Figure 8 compares it with h)
         reps["_z"] = tuple(_project(model.head, h, device) for h in (train_h, test_h))
+    # kNN and the probe run where the model does: 90 probe epochs over ImageNet's h take hours on a CPU
+    train_y, test_y = splits.train_labels.to(device), splits.test_labels.to(device)
     for tag, (tr, te) in reps.items():
+        tr, te = tr.to(device), te.to(device)
         if ev.knn:
-            out[f"knn{tag}_acc"] = knn_accuracy(tr, splits.train_labels, te, splits.test_labels,
-                                                splits.num_classes, ev.knn_k, ev.knn_temperature)
+            out[f"knn{tag}_acc"] = knn_accuracy(tr, train_y, te, test_y, splits.num_classes, ev.knn_k,
+                                                ev.knn_temperature)
         if ev.linear:
-            out[f"linear{tag}_acc"] = linear_probe(tr, splits.train_labels, te, splits.test_labels,
-                                                   splits.num_classes, ev.linear_epochs, ev.linear_lr,
-                                                   ev.linear_batch_size, cfg.seed)
+            out[f"linear{tag}_acc"] = linear_probe(tr, train_y, te, test_y, splits.num_classes, ev.linear_epochs,
+                                                   ev.linear_lr, ev.linear_batch_size, cfg.seed)
     if t.online_head or t.method == "supervised":
         key = "supervised_acc" if t.method == "supervised" else "online_acc"
         out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)

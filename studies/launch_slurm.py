@@ -62,6 +62,13 @@ def executor(results: str, res: Resources, name: str, nodes: int = 1, tasks: int
     return ex
 
 
+def cpus_per_task(configs, threads: int) -> int:
+    """CPUs a task asks for: its training threads, plus one per loader worker for runs that decode
+    their images while training (the imagenet data set streams; 16 workers on 1 CPU would starve the GPU)."""
+    loaders = max((c.data.workers for c in configs if c.data.name == "imagenet"), default=0)
+    return threads + loaders
+
+
 def check_cluster() -> None:
     """Fail before anything is submitted when no SLURM controller answers."""
     if not shutil.which("sbatch"):
@@ -103,8 +110,8 @@ def launch(study: str, configs, results: str, res: Resources = Resources()) -> l
     if tasks % res.nodes or res.gpus_per_run % res.nodes:
         raise ValueError(f"--nodes {res.nodes} must divide the run's {tasks} tasks and {res.gpus_per_run} GPUs")
     threads = max(1, res.cpus_per_run // tasks)
-    ex = executor(results, res, f"simclr-{study}", nodes=res.nodes, tasks=tasks // res.nodes, cpus=threads,
-                  gpus=res.gpus_per_run // res.nodes)
+    ex = executor(results, res, f"simclr-{study}", nodes=res.nodes, tasks=tasks // res.nodes,
+                  cpus=cpus_per_task(todo, threads), gpus=res.gpus_per_run // res.nodes)
     jobs = ex.map_array(SlurmRun(results, threads), [to_dict(c) for c in todo])
     _record(results, "slurm", {c.run_id: j.job_id for c, j in zip(todo, jobs)}, ex)
     print(f"submitted {len(jobs)} runs as SLURM job array {jobs[0].job_id.split('_')[0]}; "

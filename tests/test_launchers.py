@@ -317,3 +317,12 @@ def test_local_workers_share_the_allowed_cores_unless_a_run_sets_its_threads(mon
     cfg = baseline("tiny", "")
     assert launch.threads_for(cfg, 2) == 4 and launch.threads_for(cfg, 3) == 2 and launch.threads_for(cfg, 16) == 1
     assert launch.threads_for(replace(cfg, **{"train.threads": 1}), 2) == 1
+
+
+def test_a_streaming_run_gets_a_cpu_per_loader_worker():
+    from studies.launch_slurm import cpus_per_task
+    from studies.presets import baseline
+
+    streamed = baseline("imagenet", "/data/imagenet")
+    assert cpus_per_task([streamed], 1) == 1 + streamed.data.workers
+    assert cpus_per_task([baseline("tiny")], 2) == 2  # in-memory data: the training threads only
