@@ -107,6 +107,11 @@ def agree(value: int) -> bool:
     return bool(t[0] == value and -t[1] == value)
 
 
+def all_finite(value: torch.Tensor) -> bool:
+    """True on every process if the value is finite on all (a step's one read of a device value)."""
+    return not any_true(not bool(torch.isfinite(value)))
+
+
 def any_true(flag: bool) -> bool:
     """True on every process if it is true on any (so all stop together)."""
     if world()[1] == 1:

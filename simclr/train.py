@@ -190,7 +190,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                     z1 = z2 = None
                     loss = F.cross_entropy(logits.float(), labels2)
                     online = 0.0
-                if distributed.any_true(not bool(torch.isfinite(loss + online))):
+                if not distributed.all_finite(loss + online):
                     status = "diverged"
                     online_value = float(online.detach() if torch.is_tensor(online) else online)
                     reason = (f"non-finite loss (contrastive {float(loss.detach())}, online head {online_value}) "

@@ -100,6 +100,43 @@ def test_loss_and_gather_on_a_stand_in_device(two_processes, monkeypatch):
     losses.contrastive_metrics(z1.detach(), z2.detach(), 0.5, True)
 
 
+@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize("extra", [[], ["train.grad_cache_chunk=8"], ["train.method=supervised"], ["optim.name=sgd"]])
+def test_training_steps_on_a_stand_in_device(tmp_path, monkeypatch, request, processes, extra):
+    """Two steps of the real loop with the model, views, loss, optimizer and collectives on 'meta' and
+    the data on the CPU, as on a GPU: any tensor made on the host among them fails. What meta cannot
+    do is stood in for: the views (no generator on meta; the augmentation's device use is tested
+    above), the finiteness check and autocast (no values), and logging (the run stops before it)."""
+    import contextlib
+    from pathlib import Path
+
+    from simclr import train
+    from simclr.data import InMemory, load_splits
+    from simclr.models import build_model
+
+    if processes == 2:
+        if extra == ["train.grad_cache_chunk=8"]:
+            pytest.skip("the 2-process gradient cache finds its rows of a chunk with nonzero, which meta lacks")
+        request.getfixturevalue("two_processes")
+    cfg = load("configs/tiny.yaml", ["data.num_train=64", "data.num_test=16", "train.batch_size=16",
+                                     "data.image_size=16", "train.steps=3", "optim.warmup_epochs=0",
+                                     "train.log_every=100", "train.progress=false", "train.precision=fp32", *extra])
+    monkeypatch.setattr(train, "make_views", lambda cfg, images, g, rows=None: tuple(
+        torch.rand(len(images), 3, 16, 16, device=images.device) for _ in range(2)))
+    monkeypatch.setattr(train, "autocast", lambda device, precision: contextlib.nullcontext())
+    monkeypatch.setattr(distributed, "all_finite", lambda value: True)
+    monkeypatch.setattr(devices, "generator", lambda device, seed: torch.Generator().manual_seed(seed))
+    from simclr import losses
+    monkeypatch.setattr(losses, "_full_precision", lambda z: contextlib.nullcontext())
+    splits = load_splits("synthetic", num_train=64, num_test=16, image_size=16)
+    data = InMemory(splits.train_images, splits.train_labels)
+    torch.manual_seed(0)
+    model = build_model(cfg, 10)
+    out = train.pretrain(cfg, model, data, torch.device("meta"), Path(tmp_path), stop_after=2)
+    assert out["status"] == "interrupted" and out["step"] == 2
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
 # ---- host syncs of a training step -------------------------------------------------------------------
 
 SYNCS = {"aten.nonzero.default": "nonzero (subset sizes read on the host)",
