@@ -34,6 +34,23 @@ run cifar10 encoder.arch=resnet18 train.batch_size=512 train.compile=true
 run imagenet train.batch_size=256 train.compile=true
 run imagenet train.batch_size=128
 run cifar10 encoder.arch=resnet18 train.batch_size=512 train.precision=fp32 train.channels_last=false
+# Two GPUs (when present): a real run on 2 processes (torchrun; global BN, gathered negatives) on the
+# built-in data, ResNet-18 CIFAR stem at batch 1024; its metrics' images/s, all GPUs together.
+if (( $($py -c 'import torch; print(torch.cuda.device_count())') >= 2 )); then
+    echo "== 2 GPUs: torchrun, resnet18, batch 1024" >&2
+    tmp=$(mktemp -d)
+    if $py -m torch.distributed.run --standalone --nproc-per-node 2 -m simclr configs/tiny.yaml \
+            encoder.arch=resnet18 train.batch_size=1024 data.num_train=20480 train.steps=100 \
+            optim.warmup_epochs=1 train.progress=false eval.knn=false eval.linear=false --results "$tmp" >&2; then
+        $py -c 'import glob, json, sys; m = json.load(open(glob.glob(sys.argv[1] + "/*/metrics.json")[0]))
+print(json.dumps({"setting": "2 GPUs, torchrun, resnet18, batch 1024", "pretrain_images_per_s": m["train_images_per_s"]}))' \
+            "$tmp" >> "$out/throughput_gpu.jsonl" || failed=$((failed + 1))
+    else
+        echo "failed: 2-GPU run" >&2
+        failed=$((failed + 1))
+    fi
+    rm -rf "$tmp"
+fi
 if ((failed)); then
     echo "gpu.sh: $failed setting(s) failed" >&2
     exit 1

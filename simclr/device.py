@@ -38,6 +38,18 @@ def resolve(name: str, local_rank: int | None = None) -> torch.device:
     return device
 
 
+def check_precision(device: torch.device, precision: str) -> None:
+    """Refuse bf16 on a GPU that only emulates it (compute capability < 8: V100, T4), several times
+    slower than fp16 there; the config names its precision, so the fix is the user's, not silent."""
+    if device.type != "cuda" or precision != "bf16":
+        return
+    major, minor = torch.cuda.get_device_capability(device)
+    if major < 8:
+        raise ValueError(f"train.precision=bf16 on {torch.cuda.get_device_name(device)} (compute capability "
+                         f"{major}.{minor}) is emulated, several times slower than fp16 there: use "
+                         "train.precision=fp16")
+
+
 def generator(device: torch.device, seed: int) -> torch.Generator:
     """A seeded generator on `device` (the augmentation draws on the device of the batch)."""
     return torch.Generator(device=device).manual_seed(seed)

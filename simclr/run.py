@@ -60,6 +60,10 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     if rank == 0:
         check_writable(results_dir)  # a full or read-only disk fails now, not after hours of training
     device = devices.resolve(cfg.train.device)  # one GPU per process, always with an index
+    try:
+        devices.check_precision(device, cfg.train.precision)
+    except ValueError as err:
+        raise config_mod.ConfigError(config_mod._format([str(err)])) from None
     devices.use(device)
     malloc = allocator.for_device(device.type)  # before distributed.init starts threads
     distributed.init(device)

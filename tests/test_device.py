@@ -43,6 +43,17 @@ def test_auto_and_cuda_always_resolve_with_an_index(cuda, monkeypatch):
         devices.resolve("cuda:1")
 
 
+def test_bf16_is_refused_where_a_gpu_only_emulates_it(cuda, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
+    with pytest.raises(ValueError, match="compute capability 7.0.*train.precision=fp16"):
+        devices.check_precision(torch.device("cuda", 0), "bf16")
+    devices.check_precision(torch.device("cuda", 0), "fp16")
+    devices.check_precision(torch.device("cpu"), "bf16")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # A100: native
+    devices.check_precision(torch.device("cuda", 0), "bf16")
+
+
 def test_cpu_and_missing_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert devices.resolve("auto") == torch.device("cpu")
