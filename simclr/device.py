@@ -50,6 +50,16 @@ def check_precision(device: torch.device, precision: str) -> None:
                          "train.precision=fp16")
 
 
+def for_features(device: torch.device, nbytes: int) -> torch.device:
+    """Where cached features are evaluated: on the run's GPU when they, their standardised copy and
+    the probe's working memory fit in a third of its free memory (90 probe epochs over ImageNet's h
+    take hours on a CPU), else on the CPU (ImageNet's 10.5 GB of h would not fit a 16 GB GPU twice)."""
+    if device.type != "cuda":
+        return device
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if 3 * nbytes <= free else torch.device("cpu")
+
+
 def generator(device: torch.device, seed: int) -> torch.Generator:
     """A seeded generator on `device` (the augmentation draws on the device of the batch)."""
     return torch.Generator(device=device).manual_seed(seed)

@@ -219,10 +219,11 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
     reps = {"": (train_h, test_h)}
     if ev.on_z:  # z = g(h), the projection head's output (Figure 8 compares it with h)
         reps["_z"] = tuple(_project(model.head, h, device) for h in (train_h, test_h))
-    # kNN and the probe run where the model does: 90 probe epochs over ImageNet's h take hours on a CPU
-    train_y, test_y = splits.train_labels.to(device), splits.test_labels.to(device)
+    # kNN and the probe run on the GPU where the features fit (device.for_features)
+    where = devices.for_features(device, sum(t.nelement() * t.element_size() for t in reps[""]))
+    train_y, test_y = splits.train_labels.to(where), splits.test_labels.to(where)
     for tag, (tr, te) in reps.items():
-        tr, te = tr.to(device), te.to(device)
+        tr, te = tr.to(where), te.to(where)
         if ev.knn:
             out[f"knn{tag}_acc"] = knn_accuracy(tr, train_y, te, test_y, splits.num_classes, ev.knn_k,
                                                 ev.knn_temperature)

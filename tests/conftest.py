@@ -1,11 +1,14 @@
 """Every test starts from the same process state, whatever the caller's shell or an earlier test left:
-one CPU thread (so numbers within a machine do not depend on the test order or on how many tests run),
-and none of the variables that change what a run does (fault injection, the allocator, a process
-group's rank and size)."""
+the same number of CPU threads (so numbers within a machine do not depend on the test order; two, the
+CI machine's cores), and none of the variables that change what a run does (fault injection, the
+allocator, a process group's rank and size)."""
 import pytest
 import torch
 
-torch.set_num_threads(1)
+from studies.launch import cores
+
+THREADS = min(2, cores())
+torch.set_num_threads(THREADS)
 
 FOREIGN = ("SIMCLR_FAULT", "SIMCLR_MALLOC", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -15,4 +18,4 @@ def clean_process(monkeypatch):
     for name in FOREIGN:
         monkeypatch.delenv(name, raising=False)
     yield
-    torch.set_num_threads(1)
+    torch.set_num_threads(THREADS)

@@ -54,6 +54,14 @@ def test_bf16_is_refused_where_a_gpu_only_emulates_it(cuda, monkeypatch):
     devices.check_precision(torch.device("cuda", 0), "bf16")
 
 
+def test_features_are_evaluated_on_the_gpu_only_where_they_fit(cuda, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (30 * 2**30, 80 * 2**30))  # 30 GiB free
+    gpu = torch.device("cuda", 0)
+    assert devices.for_features(gpu, 2**30) == gpu                         # CIFAR-sized h
+    assert devices.for_features(gpu, int(10.5 * 2**30)) == torch.device("cpu")  # ImageNet's h, three times over
+    assert devices.for_features(torch.device("cpu"), 2**40) == torch.device("cpu")
+
+
 def test_cpu_and_missing_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert devices.resolve("auto") == torch.device("cpu")

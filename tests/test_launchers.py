@@ -151,11 +151,12 @@ def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     from its checkpoint (the requeued job's 2-minute hold is lifted to keep the test short). SLURM may
     send the warning up to 60 s before it is due (sbatch --signal), so the signal is due 40 s before
     the limit: at least 20 s into a job, after submitit has installed its handler (a signal that comes
-    while the job is still loading kills it instead of requeueing it)."""
+    while the job is still loading kills it instead of requeueing it). Only the first job's steps are
+    slow, so the resumed job finishes before a second signal."""
     from studies import launch_slurm
     from studies.launch import Resources
 
-    monkeypatch.setenv("SIMCLR_FAULT", "sleep=0.3")
+    monkeypatch.setenv("SIMCLR_FAULT", "sleep1=0.3")
     cfg = configs(extra=["train.steps=300", "train.checkpoint_every=5"])[0]
     out = launch_slurm.launch("requeue", [cfg], str(tmp_path),
                               Resources(time_min=2, max_requeues=8, extra={"signal_delay_s": 40}))
@@ -191,7 +192,7 @@ def test_preempted_slurm_job_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     from studies import launch_slurm
     from studies.launch import Resources
 
-    monkeypatch.setenv("SIMCLR_FAULT", "sleep=0.3")
+    monkeypatch.setenv("SIMCLR_FAULT", "sleep1=0.3")
     cfg = configs(extra=["train.steps=60", "train.checkpoint_every=5"])[1]
     job_id = launch_slurm.launch("preempt", [cfg], str(tmp_path),
                                  Resources(time_min=20, max_requeues=0))[0]["job_id"]
@@ -211,7 +212,7 @@ def test_preempted_slurm_job_requeues_and_resumes(tmp_path, slurm, monkeypatch):
 def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
     env = {**os.environ, "SIMCLR_FAULT": "sleep=0.5"}
     args = [sys.executable, str(ROOT / "studies/run.py"), "temperature", "--results", str(tmp_path),
-            "--launcher", "slurm", "--wait", "--time", "10", "--array-parallelism", "1", *sets()]
+            "--launcher", "slurm", "--wait", "--time", "10", "--array-parallelism", "2", *sets()]
     driver = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     subs_path = tmp_path / "submissions.json"
     deadline = time.monotonic() + 60
@@ -272,9 +273,24 @@ def test_status_of_a_local_study_reads_the_store(tmp_path, capsys):
 def test_fault_specs_are_checked():
     from simclr import faults
 
-    assert faults.parse("kill@3, sleep=0.5") == {"kill": 3, "sleep": 0.5}
+    assert faults.parse("kill@3, sleep=0.5, sleep1=0.2") == {"kill": 3, "sleep": 0.5, "sleep1": 0.2}
     with pytest.raises(ValueError, match="unknown fault 'explode@3'"):
         faults.parse("explode@3")
+
+
+def test_sleep1_slows_the_first_process_of_a_run_only(tmp_path, monkeypatch):
+    from simclr import faults
+
+    slept = []
+    monkeypatch.setattr(faults.time, "sleep", slept.append)
+    monkeypatch.setenv("SIMCLR_FAULT", "sleep1=0.3")
+    monkeypatch.setattr(faults, "_claimed", set())
+    faults.at_step(1, tmp_path)
+    faults.at_step(2, tmp_path)
+    assert slept == [0.3, 0.3]
+    monkeypatch.setattr(faults, "_claimed", set())  # another process: the marker says it resumes
+    faults.at_step(3, tmp_path)
+    assert slept == [0.3, 0.3]
 
 
 def test_slurm_launcher_without_a_controller_says_so(tmp_path, monkeypatch):

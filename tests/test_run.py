@@ -280,7 +280,7 @@ def test_runs_of_an_engine_whose_results_differ_are_never_renamed_or_reused(tmp_
 
     cfg = fast("train.steps=4", "optim.warmup_epochs=0.25")
     m = simclr.run(cfg, tmp_path)
-    old = tmp_path / run_id(cfg, RESULTS_SINCE - 1)  # the id the engine before the head fix gave it
+    old = tmp_path / run_id(cfg, RESULTS_SINCE - 1)  # its id under run_id version 2, whose engine differs
     assert old.name != cfg.run_id
     (tmp_path / cfg.run_id).rename(old)
     assert migrate(tmp_path, quiet_for=0) == [] and old.exists()
