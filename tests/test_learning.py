@@ -2,7 +2,8 @@
 
 Measured (2,000 synthetic images, batch 128, 300 LARS steps, kNN k=20 on 1,000 test images, about
 40 s on 2 cores): trained vs random init 20.9 vs 12.8, 23.4 vs 16.2, 22.2 vs 14.6 for seeds 0, 1, 2,
-a margin of 7.2-8.1 points. The test asks for 4.
+a margin of 7.2-8.1 points; with the projection head's last BN learning its scale, 21.7 vs 12.7 for
+seed 0 (+9.0). At 150 steps the margin is 4.9-6.2, too close to the 4 the test asks for.
 """
 import simclr
 from simclr.config import load
