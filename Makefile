@@ -17,4 +17,5 @@ quickstart: $(VENV)/.installed
 	$(PY) studies/run.py augmentation_grid --operators crop,color --symmetric --results results/quickstart
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q --durations=15 tests  # the slowest tests listed: the suite has a 15-minute budget
+	# two workers: the cluster tests (mostly waiting on SLURM and Ray) overlap the rest; the slowest listed
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests

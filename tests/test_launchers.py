@@ -16,6 +16,9 @@ from simclr.store import verify
 from studies import common
 from studies.run import load_study, main
 
+# one pytest-xdist worker runs every test of this file, one after another: they share one SLURM and
+# their jobs wait on its two CPUs, while the other worker runs the rest of the suite
+pytestmark = pytest.mark.xdist_group("cluster")
 ROOT = Path(__file__).resolve().parent.parent
 # runs of a few seconds that checkpoint every 2 steps
 SETS = ["data.num_train=256", "data.num_test=128", "train.batch_size=64", "train.steps=6",
@@ -147,26 +150,41 @@ def test_slurm_job_array_lands_in_the_store(tmp_path, slurm):
 
 
 def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
-    """A 2-minute limit on a run of about 90 s: SLURM signals it, submitit requeues it, and it resumes
-    from its checkpoint (the requeued job's 2-minute hold is lifted to keep the test short). SLURM may
-    send the warning up to 60 s before it is due (sbatch --signal), so the signal is due 40 s before
-    the limit: at least 20 s into a job, after submitit has installed its handler (a signal that comes
-    while the job is still loading kills it instead of requeueing it). Only the first job's steps are
-    slow, so the resumed job finishes before a second signal."""
+    """SLURM's own time-limit warning (sbatch --signal, 40 s before the limit) requeues the job through
+    submitit, and the run resumes from its checkpoint. SLURM may send the warning up to 60 s early, and
+    a warning that comes while the job is still loading kills it instead of requeueing it, so the job is
+    submitted with 3 minutes and cut to 1 once it is training (the warning then falls due at once); the
+    requeued job gets its 3 minutes back and its 2-minute hold lifted. Only the first job's steps are
+    slow (fault sleep1), so the first job is still training when the warning comes."""
     from studies import launch_slurm
     from studies.launch import Resources
 
     monkeypatch.setenv("SIMCLR_FAULT", "sleep1=0.3")
     cfg = configs(extra=["train.steps=300", "train.checkpoint_every=5"])[0]
-    out = launch_slurm.launch("requeue", [cfg], str(tmp_path),
-                              Resources(time_min=2, max_requeues=8, extra={"signal_delay_s": 40}))
-    metrics = _wait_for_result(tmp_path, cfg, out[0]["job_id"])
+    job_id = launch_slurm.launch("requeue", [cfg], str(tmp_path),
+                                 Resources(time_min=3, max_requeues=8, extra={"signal_delay_s": 40}))[0]["job_id"]
+    _wait_for_checkpoint(tmp_path / cfg.run_id)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=1"], check=True)
+    deadline = time.monotonic() + 120
+    while launch_slurm.scheduler_states([job_id]).get(job_id) == "RUNNING":  # until requeued
+        assert time.monotonic() < deadline, "no time-limit warning within 120 s"
+        time.sleep(1)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=3"], check=True)
+    metrics = _wait_for_result(tmp_path, cfg, job_id)
     assert metrics["status"] == "completed" and metrics["step"] == 300
     resumed = [r["step"] for r in logs(tmp_path / cfg.run_id) if r.get("event") == "resumed"]
     assert resumed and all(s > 0 and s % 5 == 0 for s in resumed)
     env = json.loads((tmp_path / cfg.run_id / "env.json").read_text())
     assert env.get("previous_sessions")  # it ran in more than one job start
     assert verify(tmp_path) == []
+
+
+def _wait_for_checkpoint(run_dir: Path, limit_s=240):
+    """Until the run has written its first checkpoint: it is training, submitit's handler installed."""
+    deadline = time.monotonic() + limit_s
+    while not (run_dir / "checkpoint.pt").exists():
+        assert time.monotonic() < deadline, f"no checkpoint in {run_dir} after {limit_s} s"
+        time.sleep(0.5)
 
 
 def _wait_for_result(tmp_path, cfg, job_id, limit_s=480):
@@ -196,10 +214,7 @@ def test_preempted_slurm_job_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     cfg = configs(extra=["train.steps=60", "train.checkpoint_every=5"])[1]
     job_id = launch_slurm.launch("preempt", [cfg], str(tmp_path),
                                  Resources(time_min=20, max_requeues=0))[0]["job_id"]
-    deadline = time.monotonic() + 240
-    while not (tmp_path / cfg.run_id / "checkpoint.pt").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    _wait_for_checkpoint(tmp_path / cfg.run_id)
     for sig in ("SIGTERM", "USR2"):
         subprocess.run(["scancel", job_id, "--signal", sig], check=True)
     metrics = _wait_for_result(tmp_path, cfg, job_id)
@@ -210,8 +225,10 @@ def test_preempted_slurm_job_requeues_and_resumes(tmp_path, slurm, monkeypatch):
 
 
 def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
+    """A study of two runs, both running at once: one is cancelled by its user while it trains, the
+    other completes, the study exits 1 and its status names the cancelled run."""
     env = {**os.environ, "SIMCLR_FAULT": "sleep=0.5"}
-    args = [sys.executable, str(ROOT / "studies/run.py"), "temperature", "--results", str(tmp_path),
+    args = [sys.executable, str(ROOT / "studies/run.py"), "h_vs_gh", "--results", str(tmp_path),
             "--launcher", "slurm", "--wait", "--time", "10", "--array-parallelism", "2", *sets()]
     driver = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     subs_path = tmp_path / "submissions.json"
@@ -228,12 +245,12 @@ def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
     subprocess.run(["scancel", job], check=True)  # a running job, killed by its user
     _, err = driver.communicate(timeout=480)
     assert driver.returncode == 1, err.decode()[-2000:]
-    assert len(list(tmp_path.glob("*/metrics.json"))) == 5
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 1
     error = json.loads((tmp_path / victim / "error.json").read_text())
     assert "CANCELLED" in error["error"]
-    status = subprocess.run([sys.executable, str(ROOT / "studies/run.py"), "temperature", "--status",
+    status = subprocess.run([sys.executable, str(ROOT / "studies/run.py"), "h_vs_gh", "--status",
                              "--results", str(tmp_path), *sets()], capture_output=True, text=True, cwd=ROOT)
-    assert status.stdout.startswith("done 5 | running 0 | queued 0 | failed 1"), status.stdout
+    assert status.stdout.startswith("done 1 | running 0 | queued 0 | failed 1"), status.stdout
     assert victim in status.stdout and "CANCELLED" in status.stdout
     assert verify(tmp_path) == []
 
