@@ -91,6 +91,8 @@ def _on(x, apply, fn, inplace=False, mutates=False):
     augmentation at 32 px). ``mutates``: fn writes into its argument, which must then be its own.
     Off the CPU (see gathers), fn runs on every sample and the mask selects, without a host sync.
     """
+    if not len(x):  # no sample (a process's share of a gradient-cache chunk can be empty)
+        return x
     if not gathers(x):
         y = fn(x.clone() if mutates else x, torch.arange(len(x), device=x.device))
         keep = _col(apply) if x.ndim == 4 else apply.view(-1, *[1] * (x.ndim - 1))
@@ -510,9 +512,12 @@ def check_op(name, params):
 
 
 class Rows(NamedTuple):
-    """The rows (``index``, int64) of a global batch of ``total`` samples that one process holds."""
+    """The rows (``index``, int64) of a global batch of ``total`` samples that one process holds;
+    ``first`` when they are the block first, first + 1, ... (a process's share of a batch): known on
+    the host, so a chunk's share of them is a slice, found without reading the device."""
     index: torch.Tensor
     total: int
+    first: int | None = None
 
 
 def augment(x, name, generator, rows: Rows | None = None, *, inplace: bool = False, **params):

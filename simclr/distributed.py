@@ -30,7 +30,7 @@ def world() -> tuple[int, int]:
 def init(device: torch.device) -> None:
     """Join the process group of this run (no-op for one process)."""
     if world()[1] > 1 and not dist.is_initialized():
-        # on GPUs, tensors go through NCCL and the small CPU flags (any_true, agree) through gloo
+        # on GPUs, tensors go through NCCL and the small CPU flags (agree) through gloo
         dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
 
 
@@ -108,17 +108,12 @@ def agree(value: int) -> bool:
 
 
 def all_finite(value: torch.Tensor) -> bool:
-    """True on every process if the value is finite on all (a step's one read of a device value)."""
-    return not any_true(not bool(torch.isfinite(value)))
-
-
-def any_true(flag: bool) -> bool:
-    """True on every process if it is true on any (so all stop together)."""
-    if world()[1] == 1:
-        return flag
-    t = torch.tensor([float(flag)])
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    """True on every process if the value is finite on all: a step's one read of a device value (the
+    flag is reduced where it lives, so several processes add no read and no host tensor)."""
+    finite = torch.isfinite(value).all().to(torch.float32).reshape(1)
+    if world()[1] > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite)
 
 
 class _GlobalBN:

@@ -44,6 +44,12 @@ def views(make_views, images: torch.Tensor, size: int, channels_last: bool, rows
         stop = min(start + size, total)
         if rows is None:
             mine, first, second, part = slice(start, stop), slice(start, stop), slice(n + start, n + stop), None
+        elif rows.first is not None:  # a block: its share of the chunk is a slice, no read of the device
+            lo = min(max(start, rows.first), rows.first + n) - rows.first
+            hi = max(lo, min(stop, rows.first + n) - rows.first)
+            part = Rows(rows.index[lo:hi] - start, stop - start, rows.first + lo - start)
+            mine = first = slice(lo, hi)
+            second = slice(n + lo, n + hi)
         else:
             at = ((rows.index >= start) & (rows.index < stop)).nonzero().squeeze(1)
             part = Rows(rows.index[at] - start, stop - start)

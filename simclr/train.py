@@ -146,7 +146,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     # the processes divide the batch, so `own` are the rows data.batches(shard=) yields
     shard = (rank, world) if world > 1 else None
     per = t.batch_size // world
-    own = Rows(torch.arange(rank * per, (rank + 1) * per, device=device), t.batch_size) if world > 1 else None
+    own = Rows(torch.arange(rank * per, (rank + 1) * per, device=device), t.batch_size, rank * per) \
+        if world > 1 else None
     progress = _progress(total, start, t.progress)
     model.train()
     step, status = start, "completed"

@@ -1,8 +1,8 @@
 """Every test starts from the same process state, whatever the caller's shell or an earlier test left:
 the same number of CPU threads (so numbers within a machine do not depend on the test order): the CI
 machine's two cores shared by the pytest-xdist workers (two workers: one thread each, since OpenMP
-threads that outnumber the cores spin against each other), and none of the variables that change what a run does (fault injection, the
-allocator, a process group's rank and size)."""
+threads that outnumber the cores spin against each other), and none of the variables that change what
+a run does (fault injection, the allocator, a process group's rank and size)."""
 import os
 
 import pytest

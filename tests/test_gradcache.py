@@ -127,9 +127,15 @@ def test_gradient_cache_resumes_exactly_in_low_precision(tmp_path, precision):
 
 @pytest.mark.parametrize("size", [4, 5, 24])
 @pytest.mark.parametrize("decoded", [False, True])
-def test_views_of_each_process_are_its_rows_of_the_one_process_views(size, decoded):
+@pytest.mark.parametrize("gathers", [True, False])
+def test_views_of_each_process_are_its_rows_of_the_one_process_views(size, decoded, gathers, monkeypatch):
     """With 3 processes of 8 rows each and chunks of `size` images, some chunks hold none of a process's
-    rows: it still draws their parameters, so every process stays in step with the one-process run."""
+    rows: it still draws their parameters, so every process stays in step with the one-process run.
+    Also on the path an accelerator takes (augment.gathers False: every op runs on the whole share,
+    an empty one included)."""
+    from simclr import augment
+
+    monkeypatch.setattr(augment, "gathers", lambda x: gathers)
     from simclr.augment import Rows
     from simclr.views import two_views
     from tests.test_augment import EVERY_OP
@@ -140,6 +146,8 @@ def test_views_of_each_process_are_its_rows_of_the_one_process_views(size, decod
     whole = gradcache.views(make(torch.Generator().manual_seed(4)), images, size, channels_last=True)
     v1, v2 = whole.chunk(2)
     for idx in torch.arange(24).chunk(3):
-        mine = gradcache.views(make(torch.Generator().manual_seed(4)), images[idx], size, True, Rows(idx, 24))
-        assert mine.is_contiguous(memory_format=torch.channels_last)
-        assert torch.equal(mine, torch.cat([v1[idx], v2[idx]]))
+        # rows as an index tensor, and as the block a training process holds (sliced on the host)
+        for rows in (Rows(idx, 24), Rows(idx, 24, int(idx[0]))):
+            mine = gradcache.views(make(torch.Generator().manual_seed(4)), images[idx], size, True, rows)
+            assert mine.is_contiguous(memory_format=torch.channels_last)
+            assert torch.equal(mine, torch.cat([v1[idx], v2[idx]]))
