@@ -141,6 +141,10 @@ class TrainConfig:
                                    # whole batch at the memory of one chunk; BN statistics are per chunk
     compile: bool = False          # torch.compile the encoder and the augmentation's fused kernels
     device: str = field(default="auto", metadata=NOT_HASHED)     # auto | cpu | cuda | cuda:N
+    # several processes, the same numbers either way: ddp = DistributedDataParallel (gradients all-reduced
+    # while backward runs) and SyncBatchNorm on GPUs; allreduce = gradients all-reduced after backward,
+    # global BN by autograd all-reduces (simclr/distributed.py); auto = ddp on GPUs where it applies
+    data_parallel: str = field(default="auto", metadata=NOT_HASHED)  # auto | ddp | allreduce
     threads: int = field(default=0, metadata=NOT_HASHED)         # CPU threads; 0 = torch default
     checkpoint_every: int = field(default=200, metadata=NOT_HASHED)  # optimizer steps between checkpoints
     log_every: int = field(default=10, metadata=NOT_HASHED)      # steps between log.jsonl lines
@@ -387,6 +391,11 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
         if t.method != "simclr" or t.bn_groups != 1:
             e.append("train.grad_cache_chunk applies to train.method=simclr with train.bn_groups=1 "
                      "(chunks already give BN per chunk)")
+    _choice(e, "train.data_parallel", t.data_parallel, ("auto", "ddp", "allreduce"))
+    if t.data_parallel == "ddp" and not (t.method == "simclr" and t.online_head and not t.grad_cache_chunk):
+        e.append("train.data_parallel=ddp needs the plain SimCLR step with the online head, whose forward "
+                 "reaches every parameter (DDP waits for a gradient of each): use auto or allreduce with "
+                 "train.method=supervised, train.online_head=false or train.grad_cache_chunk")
     if t.epochs < 0:
         e.append(f"train.epochs={t.epochs}: must be >= 0 (0 with steps 0 evaluates the random-init encoder)")
     if t.steps < 0 or t.checkpoint_every <= 0 or t.log_every <= 0:

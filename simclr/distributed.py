@@ -154,7 +154,31 @@ class GlobalBatchNorm2d(_GlobalBN, nn.BatchNorm2d):
     pass
 
 
-def global_bn(model: nn.Module):
-    """Within the block, BN layers normalise over all processes' views (no-op for one process)."""
+def global_bn(model: nn.Module, sync: bool = False):
+    """Within the block, BN layers normalise over all processes' views (no-op for one process): with
+    `sync` (GPUs only) through torch's SyncBatchNorm and its fused kernels, else the layers above."""
+    if sync:
+        return swapped_bn(model, {nn.BatchNorm2d: nn.SyncBatchNorm, nn.BatchNorm1d: nn.SyncBatchNorm},
+                          world()[1] > 1, process_group=None)
     return swapped_bn(model, {nn.BatchNorm2d: GlobalBatchNorm2d, nn.BatchNorm1d: GlobalBatchNorm1d},
                       world()[1] > 1)
+
+
+def uses_ddp(train, device: torch.device) -> bool:
+    """Whether this run's step trains under DistributedDataParallel (train.data_parallel; auto: on GPUs).
+    Only the plain SimCLR step with the online head: its forward reaches every parameter, as DDP needs."""
+    if world()[1] == 1 or train.data_parallel == "allreduce":
+        return False
+    every_parameter = train.method == "simclr" and train.online_head and not train.grad_cache_chunk
+    return every_parameter and (train.data_parallel == "ddp" or device.type == "cuda")
+
+
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """model under DDP: gradients averaged over processes in buckets while backward runs, overlapping
+    communication with computation (average_gradients waits for the whole backward). The averaged
+    gradients are the same: every process's loss is the whole batch's (see the module's docstring)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   broadcast_buffers=False,  # BN statistics are global: buffers agree
+                                   gradient_as_bucket_view=True)

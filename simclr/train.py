@@ -92,7 +92,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     optimizer = build_optimizer(cfg, model, t.batch_size)
     scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
     generator = devices.generator(device, cfg.seed)
-    forward = torch.compile(model) if t.compile else model
+    ddp = distributed.uses_ddp(t, device)
     augment.compile_kernels(t.compile)
     amp = lambda: autocast(device, t.precision)
     cache = t.grad_cache_chunk  # views per chunk of the gradient cache; 0: one forward over the batch
@@ -154,7 +154,10 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     t0, images_seen = time.perf_counter(), 0
     end = total if stop_after is None else min(total, stop_after)
     # global BN over the whole batch of 2N views (across processes too), or per-device groups
-    with grouped_bn(model, t.bn_groups), distributed.global_bn(model), explain_oom(cfg, device):
+    sync_bn = device.type == "cuda" and t.data_parallel != "allreduce"
+    with grouped_bn(model, t.bn_groups), distributed.global_bn(model, sync_bn), explain_oom(cfg, device):
+        net = distributed.data_parallel(model, device) if ddp else model  # after restore: DDP starts in sync
+        forward = torch.compile(net) if t.compile else net
         while step < end:
             epoch, offset = divmod(step, spe)
             for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset, shard=shard):
@@ -205,7 +208,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                     gradcache.replay(forward, x, cache, amp, z_grad, head)
                 else:
                     scaler.scale(loss + online).backward()
-                distributed.average_gradients(model)
+                if not ddp:  # DDP has averaged them during backward
+                    distributed.average_gradients(model)
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1

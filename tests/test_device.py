@@ -105,6 +105,35 @@ def test_global_bn_makes_nothing_on_the_host(two_processes, dim):
         torch.testing.assert_close(bn(x), plain(x))
 
 
+@pytest.mark.parametrize("extra, device, expected", [
+    ([], "cuda:0", True), ([], "cpu", False), (["train.data_parallel=ddp"], "cpu", True),
+    (["train.data_parallel=allreduce"], "cuda:0", False),
+    # DDP waits for a gradient of every parameter: not where the step leaves some without one
+    (["train.method=supervised"], "cuda:0", False), (["train.online_head=false"], "cuda:0", False),
+    (["train.grad_cache_chunk=16"], "cuda:0", False)])
+def test_ddp_where_the_step_reaches_every_parameter(two_processes, extra, device, expected):
+    cfg = load("configs/tiny.yaml", extra)
+    assert distributed.uses_ddp(cfg.train, torch.device(device)) is expected
+
+
+def test_ddp_asked_for_a_step_it_cannot_run_is_refused():
+    with pytest.raises(simclr.ConfigError, match="train.data_parallel=ddp needs the plain SimCLR step"):
+        load("configs/tiny.yaml", ["train.data_parallel=ddp", "train.method=supervised"])
+
+
+def test_sync_bn_on_gpus_keeps_the_parameters_and_is_undone(two_processes):
+    """On GPUs global BN is torch's SyncBatchNorm (its forward needs CUDA: only the swap is checked here)."""
+    from simclr.models import build_model
+
+    model = build_model(load("configs/tiny.yaml"), 10)
+    before = model.state_dict()
+    kinds = lambda: {type(m) for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    with distributed.global_bn(model, sync=True):
+        assert kinds() == {torch.nn.SyncBatchNorm}
+        assert model.state_dict().keys() == before.keys()
+    assert kinds() == {torch.nn.BatchNorm1d, torch.nn.BatchNorm2d}
+
+
 def test_loss_and_gather_on_a_stand_in_device(two_processes, monkeypatch):
     import contextlib
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 
 import simclr
 from simclr import distributed, gradcache, losses
@@ -51,10 +52,11 @@ def step_losses(run_dir):
             if "event" not in r]
 
 
-def _gradients(extra=(), cache=False):
+def _gradients(extra=(), cache=False, ddp=False):
     """One SimCLR step in float64 on this process's rows of a fixed global batch; with `cache`, through
     the gradient cache (one chunk per process, so BN sees the whole batch as without it; the loss in
-    blocks of anchors, gathered across processes)."""
+    blocks of anchors, gathered across processes); with `ddp`, the online head's loss added (as in
+    training: DDP needs a gradient for every parameter) and, on 2 processes, under DDP."""
     cfg = config(*extra)
     torch.manual_seed(0)
     model = build_model(cfg, 10).double()
@@ -68,28 +70,36 @@ def _gradients(extra=(), cache=False):
             loss, z_grad, _ = gradcache.loss_and_grad(z, block, 12)
             gradcache.replay(model, x, len(x), contextlib.nullcontext, z_grad)
     else:
+        wrapped = ddp and distributed.world()[1] > 1
+        net = distributed.data_parallel(model, torch.device("cpu")) if wrapped else model
         with distributed.global_bn(model):
-            _, z, _ = model(x)
+            _, z, logits = net(x)
         z1, z2 = (distributed.gather(part) for part in z.chunk(2))
         loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
-        loss.backward()
+        labels = torch.cat([distributed.rows(torch.arange(32) % 10)] * 2)  # this process's views'
+        (loss + F.cross_entropy(logits, labels) if ddp else loss).backward()
+        if wrapped:
+            return loss.item(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
     distributed.average_gradients(model)
     return loss.item(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
 
 
-def _gradient_worker(rank, port, path, extra, cache=False):
+def _gradient_worker(rank, port, path, extra, cache=False, ddp=False):
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     distributed.init(torch.device("cpu"))
-    out = _gradients(extra, cache)
+    out = _gradients(extra, cache, ddp)
     if rank == 0:
         torch.save(out, path)
     torch.distributed.destroy_process_group()
 
 
-@pytest.mark.parametrize("extra", [[], ["loss.name=nt_logistic"], ["loss.name=margin_triplet"]])
-def test_gradients_of_two_processes_equal_one_in_float64(tmp_path, extra):
-    loss1, grads1 = _gradients(extra)
-    mp.spawn(_gradient_worker, args=(_free_port(), str(tmp_path / "g.pt"), extra), nprocs=2, join=True)
+@pytest.mark.parametrize("extra, ddp", [([], False), (["loss.name=nt_logistic"], False),
+                                        (["loss.name=margin_triplet"], False), ([], True)])
+def test_gradients_of_two_processes_equal_one_in_float64(tmp_path, extra, ddp):
+    """ddp: gradients averaged by DistributedDataParallel while backward runs (train.data_parallel=ddp)
+    instead of after it; the gathered negatives' backward runs inside DDP's backward."""
+    loss1, grads1 = _gradients(extra, ddp=ddp)
+    mp.spawn(_gradient_worker, args=(_free_port(), str(tmp_path / "g.pt"), extra, False, ddp), nprocs=2, join=True)
     loss2, grads2 = torch.load(tmp_path / "g.pt", weights_only=True)
     # float64 throughout (global BN included): only the summation order differs, against ~3e-3 for
     # the BN gradients of a float32 model summed in another order
@@ -111,10 +121,11 @@ def test_gradient_cache_on_one_and_two_processes_equals_the_plain_step(tmp_path,
         assert ((grads2[name] - g).norm() / g.norm()).item() < 1e-10, name
 
 
-def test_engine_run_on_two_processes_matches_one(tmp_path):
+@pytest.mark.parametrize("sync", ["auto", "ddp"])  # auto: allreduce on CPUs
+def test_engine_run_on_two_processes_matches_one(tmp_path, sync):
     cfg = config()
     one = simclr.run(cfg, tmp_path / "one")
-    run_2_processes(tmp_path / "two")
+    run_2_processes(tmp_path / "two", [f"train.data_parallel={sync}"])
     two = json.loads((tmp_path / "two" / cfg.run_id / "metrics.json").read_text())
     assert one["status"] == two["status"] == "completed" and two["step"] == 4
     l1, l2 = step_losses(tmp_path / "one" / cfg.run_id), step_losses(tmp_path / "two" / cfg.run_id)
