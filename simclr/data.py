@@ -378,6 +378,8 @@ class FolderStream:
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.workers = workers
         self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction, views, stacked)
+        self._keys = _Keys()
+        self._loader = None  # made at the first epoch; its workers then serve every later one
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -390,11 +392,26 @@ class FolderStream:
         # each process decodes only its rows; an image's crop seed depends on the image, not the process
         order = _shard(_order(len(self), batch_size, epoch, seed, drop_last, shuffle)[start:], shard)
         base = _mix(seed, epoch, "crop")
-        keys = ([(i, _mix(base, i)) for i in idx.tolist()] for idx in order)  # lazy: ImageNet is large
-        # pinned batches copy to a GPU asynchronously (the step's .to(device, non_blocking=True))
-        loader = torch.utils.data.DataLoader(self._dataset, batch_sampler=keys, num_workers=self.workers,
-                                             collate_fn=_collate, pin_memory=torch.cuda.is_available())
-        yield from loader
+        # lazy: ImageNet is large
+        self._keys.batches = ([(i, _mix(base, i)) for i in idx.tolist()] for idx in order)
+        if self._loader is None:
+            # persistent workers: an epoch does not start 16 processes and re-import torch in each; pinned
+            # batches copy to a GPU asynchronously (the step's .to(device, non_blocking=True))
+            self._loader = torch.utils.data.DataLoader(
+                self._dataset, batch_sampler=self._keys, num_workers=self.workers, collate_fn=_collate,
+                pin_memory=torch.cuda.is_available(), persistent_workers=self.workers > 0)
+        yield from self._loader
+
+
+class _Keys:
+    """The batch sampler of a FolderStream's loader: the batches of (image, crop seed) keys of the epoch
+    being read, set before each pass (the loader's workers, kept between epochs, only decode)."""
+
+    def __init__(self):
+        self.batches = iter(())
+
+    def __iter__(self):
+        return self.batches
 
 
 # ---- label subsets ----

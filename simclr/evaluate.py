@@ -202,12 +202,20 @@ def transform_probe(model, splits, device, precision: str, epochs: int, seed: in
         n_labels = int(tr_y.max()) + 1
         out[f"probe_{task}_chance"] = 100.0 * max(int((te_y == c).sum()) for c in range(n_labels)) / len(te_y)
         for rep, j in (("h", 0), ("gh", 1)):
-            train_x, test_x = _standardize(feats["train"][j], feats["test"][j])
-            torch.manual_seed(seed)
+            train_x, test_x, train_y, test_y = _placed(device, *_standardize(feats["train"][j], feats["test"][j]),
+                                                       tr_y, te_y)
+            torch.manual_seed(seed)  # initialised on the CPU: the same weights on any device
             mlp = nn.Sequential(nn.Linear(train_x.shape[1], 512), nn.ReLU(), nn.Linear(512, n_labels))
-            mlp = train_classifier(mlp, train_x, tr_y, epochs, 0.1, 256, seed)
-            out[f"probe_{task}_{rep}"] = accuracy(mlp, test_x, te_y)
+            mlp = train_classifier(mlp.to(train_x.device), train_x, train_y, epochs, 0.1, 256, seed)
+            out[f"probe_{task}_{rep}"] = accuracy(mlp, test_x, test_y)
     return out
+
+
+def _placed(device, *tensors) -> list[torch.Tensor]:
+    """Cached features and labels on the run's GPU where they fit (device.for_features: 90 probe epochs
+    over ImageNet's h take hours on a CPU), else left on the CPU."""
+    where = devices.for_features(device, sum(t.nelement() * t.element_size() for t in tensors))
+    return [t.to(where) for t in tensors]
 
 
 def evaluate(cfg, model, splits, device) -> dict[str, float]:
@@ -219,11 +227,8 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
     reps = {"": (train_h, test_h)}
     if ev.on_z:  # z = g(h), the projection head's output (Figure 8 compares it with h)
         reps["_z"] = tuple(_project(model.head, h, device) for h in (train_h, test_h))
-    # kNN and the probe run on the GPU where the features fit (device.for_features)
-    where = devices.for_features(device, sum(t.nelement() * t.element_size() for t in reps[""]))
-    train_y, test_y = splits.train_labels.to(where), splits.test_labels.to(where)
     for tag, (tr, te) in reps.items():
-        tr, te = tr.to(where), te.to(where)
+        tr, te, train_y, test_y = _placed(device, tr, te, splits.train_labels, splits.test_labels)
         if ev.knn:
             out[f"knn{tag}_acc"] = knn_accuracy(tr, train_y, te, test_y, splits.num_classes, ev.knn_k,
                                                 ev.knn_temperature)
@@ -274,9 +279,10 @@ def transfer(cfg, model, spec: str, device) -> dict[str, float]:
     name = transfer_name(spec)
     tr = extract(model.encoder, target.train_images, device, t.precision, channels_last=t.channels_last)
     te = extract(model.encoder, target.test_images, device, t.precision, channels_last=t.channels_last)
-    out = {f"transfer_{name}_linear_acc": linear_probe(tr, target.train_labels, te, target.test_labels,
-                                                       target.num_classes, ev.linear_epochs, ev.linear_lr,
-                                                       ev.linear_batch_size, cfg.seed)}
+    tr, te, train_y, test_y = _placed(device, tr, te, target.train_labels, target.test_labels)
+    out = {f"transfer_{name}_linear_acc": linear_probe(tr, train_y, te, test_y, target.num_classes,
+                                                       ev.linear_epochs, ev.linear_lr, ev.linear_batch_size,
+                                                       cfg.seed)}
     if ev.transfer_finetune:
         epochs = ev.finetune_epochs or 30
         out[f"transfer_{name}_finetune_acc"] = finetune(model, target, 1.0, epochs, ev.finetune_lr,
@@ -293,8 +299,9 @@ def knn_monitor(cfg, splits, device):
         train_h = extract(model.encoder, splits.train_images, device, t.precision, channels_last=t.channels_last)
         test_h = extract(model.encoder, splits.test_images, device, t.precision, channels_last=t.channels_last)
         model.train()
-        return {"knn_acc": knn_accuracy(train_h, splits.train_labels, test_h, splits.test_labels,
-                                        splits.num_classes, cfg.eval.knn_k, cfg.eval.knn_temperature)}
+        train_h, train_y, test_h, test_y = _placed(device, train_h, splits.train_labels, test_h, splits.test_labels)
+        return {"knn_acc": knn_accuracy(train_h, train_y, test_h, test_y, splits.num_classes, cfg.eval.knn_k,
+                                        cfg.eval.knn_temperature)}
     return monitor
 
 

@@ -23,6 +23,16 @@ def test_throughput_on_a_preset_reports_every_figure_and_its_provenance():
     assert "commit" in r["git"] and r["packages"]["torch"] and r["hardware"]["device"] == "cpu"
 
 
+def test_data_path_times_decoding_and_the_copy_on_stand_in_jpegs():
+    cmd = [sys.executable, "benchmarks/data_path.py", "imagenet", "train.batch_size=4", "data.workers=2",
+           "--batches", "2", "--stand-in-size", "48", "64"]
+    r = json.loads(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                                  check=True).stdout.strip().splitlines()[-1])
+    assert r["batch_size"] == 4 and r["workers"] == 2 and r["image_size"] == 224
+    assert r["decode_images_per_s"] > 0 and r["decode_copy_images_per_s"] > 0
+    assert r["source"].startswith("stand-in") and "commit" in r["git"] and r["hardware"]["device"] == "cpu"
+
+
 def test_step_profile_groups_the_operators_and_accounts_for_the_whole_step():
     sys.path.insert(0, str(ROOT))
     from benchmarks.step_profile import group

@@ -159,11 +159,17 @@ def test_folder_stream(tmp_path):
     assert len(stream) == 12 and stream.steps_per_epoch(5) == 2 and stream.steps_per_epoch(5, False) == 3
     batches = list(stream.batches(5, epoch=0, seed=1))
     assert len(batches) == 2 and batches[0][0].shape == (5, 3, 16, 16) and batches[0][0].dtype == torch.uint8
-    again = list(FolderStream(str(tmp_path), "train", image_size=16, workers=2, scale=(0.2, 1.0))
-                 .batches(5, epoch=0, seed=1))  # same crops whichever process decodes
+    workers = FolderStream(str(tmp_path), "train", image_size=16, workers=2, scale=(0.2, 1.0))
+    again = list(workers.batches(5, epoch=0, seed=1))  # same crops whichever process decodes
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(batches, again))
     other = next(stream.batches(5, epoch=1, seed=1))
     assert not torch.equal(other[0], batches[0][0])
+    # the workers persist: the next epochs, one of them left half read (a run stopped mid-epoch), are
+    # decoded by the same processes and give the batches a fresh stream gives
+    pids = [w.pid for w in workers._loader._iterator._workers]
+    assert torch.equal(next(workers.batches(5, epoch=1, seed=1))[0], other[0])
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(workers.batches(5, epoch=0, seed=1), batches))
+    assert [w.pid for w in workers._loader._iterator._workers] == pids
     # each of 2 processes decodes only its rows of every batch, with the crops of the whole-batch stream
     pair = FolderStream(str(tmp_path), "train", image_size=16, workers=0, scale=(0.2, 1.0), views=2)
     whole = list(pair.batches(6, epoch=0, seed=1))

@@ -271,3 +271,21 @@ def test_model_file_is_written_through_to_cpu(tmp_path, monkeypatch):
     simclr.run(cfg, tmp_path)
     state = torch.load(tmp_path / cfg.run_id / "model.pt", weights_only=True)
     assert moved == [len(state)] and {v.device.type for v in state.values()} == {"cpu"}
+
+
+def test_every_protocol_on_cached_features_asks_where_they_fit(tmp_path, monkeypatch):
+    """kNN (final and monitored), linear probes on h and z, transfer and the transformation probe all run
+    where device.for_features puts them (a GPU where the features fit): none stays on the CPU unasked."""
+    from simclr import evaluate
+
+    asked = []
+    real = devices.for_features
+    monkeypatch.setattr(devices, "for_features", lambda device, nbytes: asked.append(nbytes) or real(device, nbytes))
+    cfg = load("configs/tiny.yaml", ["data.num_train=128", "data.num_test=64", "train.batch_size=32",
+                                     "train.steps=8", "optim.warmup_epochs=0", "train.progress=false",
+                                     "train.precision=fp32", "eval.knn_every_epochs=1", "eval.on_z=true",
+                                     "eval.transfer=[synthetic]", "eval.transform_probe=true",
+                                     "eval.probe_epochs=1", "eval.linear_epochs=1", "eval.knn_k=5"])
+    simclr.run(cfg, tmp_path)
+    monitored, reps, transfer = 2, 2, 1  # 4 steps an epoch: monitored at epochs 1 and 2; h and z
+    assert len(asked) == monitored + reps + transfer + 2 * len(evaluate.PROBE_TASKS)  # the probe: h and g(h)
