@@ -327,11 +327,13 @@ class InMemory:
 class _Decode:
     """Map-style dataset for FolderStream: key (index, item seed) -> (uint8 (3, S, S), label)."""
 
-    def __init__(self, paths, labels, size, train, scale, ratio, crop_fraction, views=1, stacked=False):
+    def __init__(self, paths, labels, size, train, scale, ratio, crop_fraction, views=1, stacked=False,
+                 after=()):
         self.paths, self.labels, self.size, self.train, self.views = paths, labels, size, train, views
         self.stacked = stacked or views > 1
-        self.crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio,
-                                         interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
+        crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=v2.InterpolationMode.BICUBIC,
+                                    antialias=True)
+        self.crop = v2.Compose([crop, *map(_per_image, after)]) if after else crop
         self.resize_to = round(size / crop_fraction)
 
     def __getitem__(self, key):
@@ -347,6 +349,18 @@ class _Decode:
         else:
             img = TF.center_crop(TF.resize(img, [self.resize_to], antialias=True), [self.size, self.size])
         return img, self.labels[i]
+
+
+def _per_image(op) -> v2.Transform:
+    """A recipe op that the loader runs after the crop, on each uint8 image (views.decoded_prefix)."""
+    name, params = op
+    if name == "flip":
+        return v2.RandomHorizontalFlip(params.get("p", 0.5))
+    if name == "autoaugment":
+        policy = v2.AutoAugment(v2.AutoAugmentPolicy(params.get("policy", "imagenet")))
+        p = params.get("p", 1.0)
+        return policy if p >= 1 else v2.RandomApply([policy], p)  # p = 1 draws nothing more
+    raise ValueError(f"the loader runs crop, flip and autoaugment only, not {name!r}")
 
 
 def _collate(items):
@@ -366,7 +380,7 @@ class FolderStream:
     def __init__(self, root: str, split: str = "train", image_size: int = 224, train: bool = True,
                  workers: int = 4, scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), crop_fraction: float = 0.875, views: int = 1,
-                 stacked: bool = False):
+                 stacked: bool = False, after=()):
         split_dir = os.path.join(root, split)
         if not os.path.isdir(split_dir):
             raise FileNotFoundError(f"no split folder {os.path.abspath(split_dir)} (expected "
@@ -377,7 +391,8 @@ class FolderStream:
         paths, labels, self.classes = _list_split(split_dir, classes)
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.workers = workers
-        self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction, views, stacked)
+        self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction, views, stacked,
+                                after)
         self._keys = _Keys()
         self._loader = None  # made at the first epoch; its workers then serve every later one
 
@@ -457,9 +472,11 @@ def stream_splits(root: str, image_size: int, workers: int = 4) -> Splits:
     return Splits(train, train.labels, test, test.labels, len(train.classes), "imagenet", train.classes)
 
 
-def pretraining_stream(root: str, image_size: int, crop: dict, workers: int = 4, views: int = 2) -> FolderStream:
+def pretraining_stream(root: str, image_size: int, crop: dict, workers: int = 4, views: int = 2,
+                       after=()) -> FolderStream:
     """Train split decoded with random resized crops from the full-resolution image, as the paper does,
     with the parameters of the recipe's crop op (scale, ratio): views=2, one crop per view, batches
-    (B, 2, 3, S, S); views=1, the one shared crop of Figure 5's protocol, batches (B, 1, 3, S, S)."""
+    (B, 2, 3, S, S); views=1, the one shared crop of Figure 5's protocol, batches (B, 1, 3, S, S).
+    `after`: the (name, params) ops that follow the crop in the loader (flip, autoaugment), per image."""
     return FolderStream(root, "train", image_size, train=True, workers=workers, scale=tuple(crop["scale"]),
-                        ratio=tuple(crop["ratio"]), views=views, stacked=True)
+                        ratio=tuple(crop["ratio"]), views=views, stacked=True, after=after)

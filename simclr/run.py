@@ -19,7 +19,8 @@ from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pre
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, check_writable, environment, read_json, run_lock, write_json
-from simclr.train import pretrain
+from simclr.train import pretrain, recipe
+from simclr.views import decoded_prefix
 
 
 def load_data(cfg: RunConfig):
@@ -94,7 +95,9 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         d = cfg.data
         a = cfg.augment  # the crop made while decoding: the shared one (Figure 5), else each view's
         crop, views = (a.shared[0], 1) if a.shared else (a.view1[0], 2)
-        train_set = pretraining_stream(d.root, d.image_size, crop.kwargs(), d.workers, views)
+        view1, view2 = recipe(a.view1), recipe(a.view2)  # AutoAugment too, per image (views.decoded_prefix)
+        after = [] if a.shared else view1[1:decoded_prefix(view1, view2)]
+        train_set = pretraining_stream(d.root, d.image_size, crop.kwargs(), d.workers, views, after)
     else:
         train_set = InMemory(splits.train_images, splits.train_labels)
     monitor = knn_monitor(cfg, splits, device) if cfg.eval.knn_every_epochs else None

@@ -26,12 +26,25 @@ def _both(rows: Rows | None) -> Rows | None:
     return None if rows is None else Rows(torch.cat([rows.index, rows.index + rows.total]), 2 * rows.total)
 
 
+def decoded_prefix(view1, view2) -> int:
+    """How many leading ops of the views' recipe the streaming loader runs while decoding (per image, on
+    uint8, seeded by the image): the crop; and, for crop[, flip], autoaugment, through AutoAugment, a
+    per-image policy that costs nothing extra in a decoding worker and a loop of small kernels on a GPU."""
+    names = [op[0] for op in view1]
+    if "autoaugment" not in names or names[0] != "crop":
+        return 1
+    end = names.index("autoaugment") + 1
+    same = [tuple(op) for op in view1[:end]] == [tuple(op) for op in view2[:end]]
+    return end if same and set(names[1:end - 1]) <= {"flip"} else 1
+
+
 def two_views(images_uint8, shared, view1, view2, generator, rows: Rows | None = None):
     """(B, C, H, W) uint8 images -> two (B, C, H', W') float views in [0, 1].
 
     (B, k, C, H, W) input holds crops already made while decoding from the full-resolution image
-    (large folders): k=2, each view's random resized crop, so each branch skips its first op (the
-    crop); k=1, the shared crop (Figure 5's protocol), so the shared ops skip their first.
+    (large folders): k=2, each view's random resized crop (and what decoded_prefix says follows it), so
+    each branch skips those ops; k=1, the shared crop (Figure 5's protocol), so the shared ops skip
+    their first.
 
     rows (multi-process runs): the images are these rows of a global batch; the views are exactly
     those rows of the global batch's views (see simclr.augment.augment).
@@ -39,13 +52,13 @@ def two_views(images_uint8, shared, view1, view2, generator, rows: Rows | None =
     if images_uint8.ndim == 5 and images_uint8.shape[1] == 1:
         images_uint8, shared = images_uint8[:, 0], list(shared)[1:]
     elif images_uint8.ndim == 5:
-        x = to_float(images_uint8)
-        if list(view1[1:]) == list(view2[1:]):
-            v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[1:], generator, _both(rows), owned=True)
+        x, done = to_float(images_uint8), decoded_prefix(view1, view2)
+        if list(view1[done:]) == list(view2[done:]):
+            v = apply_ops(torch.cat([x[:, 0], x[:, 1]]), view1[done:], generator, _both(rows), owned=True)
             return v[: len(x)], v[len(x):]
         # x[:, 0] and x[:, 1] do not overlap: each branch owns its half
-        return (apply_ops(x[:, 0], view1[1:], generator, rows, owned=True),
-                apply_ops(x[:, 1], view2[1:], generator, rows, owned=True))
+        return (apply_ops(x[:, 0], view1[done:], generator, rows, owned=True),
+                apply_ops(x[:, 1], view2[done:], generator, rows, owned=True))
     x = apply_ops(to_float(images_uint8), shared, generator, rows, owned=True)
     if list(view1) == list(view2):
         # Same recipe: run it once on the doubled batch (fewer, larger kernel calls); every sample

@@ -297,6 +297,51 @@ def test_in_memory_batches_deterministic_complete_resumable():
             assert all(torch.equal(x[:, 0, 0, 0].long(), y) for x, y in parts)
 
 
+@pytest.mark.parametrize("view1, view2, done", [
+    (["crop", "flip", "autoaugment"], None, 3), (["crop", "autoaugment", "blur"], None, 2),
+    (["crop", "flip", "color_jitter", "grayscale"], None, 1),      # the SimCLR recipe: the crop only
+    (["crop", "color_jitter", "autoaugment"], None, 1),           # a device op before the policy
+    (["crop", "flip", "autoaugment"], ["crop", "autoaugment"], 1)])  # views that differ on the way
+def test_the_loader_runs_the_crop_and_autoaugment_with_what_is_between(view1, view2, done):
+    from simclr.views import decoded_prefix
+
+    ops = lambda names: [(n, {}) for n in names]
+    assert decoded_prefix(ops(view1), ops(view2 or view1)) == done
+
+
+def test_autoaugment_in_the_loader_is_torchvisions_per_image_after_the_crop(tmp_path):
+    """The loader's crop, flip and AutoAugment are torchvision's transforms in a row, under the image's
+    seed (the same in any worker), and leave the device nothing to do for Table 1's AutoAugment column."""
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms import v2
+
+    from simclr.data import pretraining_stream
+    from simclr.views import two_views
+
+    _write_tree(tmp_path, per_class=4, size=40)
+    recipe = [("crop", {"scale": (0.2, 0.6), "ratio": (0.75, 1.33)}), ("flip", {"p": 0.5}),
+              ("autoaugment", {"policy": "imagenet", "p": 1.0})]
+    streams = [pretraining_stream(str(tmp_path), 16, recipe[0][1], workers=w, after=recipe[1:]) for w in (0, 2)]
+    (a, _), = list(streams[0].batches(12, epoch=0, seed=0, shuffle=False))
+    (b, _), = list(streams[1].batches(12, epoch=0, seed=0, shuffle=False))
+    assert torch.equal(a, b)
+    crop_only = pretraining_stream(str(tmp_path), 16, recipe[0][1], workers=0)
+    assert not torch.equal(a, next(crop_only.batches(12, epoch=0, seed=0, shuffle=False))[0])
+    oracle = v2.Compose([v2.RandomResizedCrop(16, scale=(0.2, 0.6), ratio=(0.75, 1.33), antialias=True,
+                                              interpolation=v2.InterpolationMode.BICUBIC),
+                         v2.RandomHorizontalFlip(0.5), v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)])
+    for i in (0, 5, 11):
+        img = decode_image(streams[0]._dataset.paths[i], mode=ImageReadMode.RGB)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(data._mix(data._mix(0, 0, "crop"), i))
+            assert torch.equal(a[i], torch.stack([oracle(img), oracle(img)]))
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    v1, v2_ = two_views(a, [], recipe, recipe, g)
+    assert torch.equal(v1, a[:, 0].float() / 255) and torch.equal(v2_, a[:, 1].float() / 255)
+    assert torch.equal(g.get_state(), state)  # nothing drawn on the device
+
+
 def test_pretraining_stream_decodes_two_crops_per_image(tmp_path):
     from simclr.data import pretraining_stream
 

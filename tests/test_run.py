@@ -147,6 +147,10 @@ def test_imagenet_style_folder_streams_through_a_run(tmp_path):
     one_branch = simclr.config.replace(cfg, **{"augment.shared": [{"op": "crop"}],
                                                "augment.view1": [{"op": "rotate"}], "augment.view2": []})
     assert simclr.run(one_branch, tmp_path / "runs")["status"] == "completed"
+    # Table 1's AutoAugment column: crop, flip and the policy all made while decoding
+    policy = simclr.config.replace(cfg, **{"augment.view1": [{"op": "crop"}, {"op": "flip"}, {"op": "autoaugment"}],
+                                           "augment.view2": [{"op": "crop"}, {"op": "flip"}, {"op": "autoaugment"}]})
+    assert simclr.run(policy, tmp_path / "runs")["status"] == "completed"
 
 
 def test_fp16_and_finetuning_evaluations(tmp_path):
