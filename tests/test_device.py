@@ -148,13 +148,15 @@ def test_loss_and_gather_on_a_stand_in_device(two_processes, monkeypatch):
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-@pytest.mark.parametrize("extra", [[], ["train.grad_cache_chunk=8"], ["train.method=supervised"], ["optim.name=sgd"]])
+@pytest.mark.parametrize("extra", [[], ["train.grad_cache_chunk=8"], ["train.method=supervised"], ["optim.name=sgd"],
+                                   ["train.precision=fp16"]])
 def test_training_steps_on_a_stand_in_device(tmp_path, monkeypatch, request, processes, extra):
     """Two steps of the real loop with the model, views, loss, optimizer and collectives on 'meta' and
     the data on the CPU, as on a GPU: any tensor made on the host among them fails. What meta cannot
     do is stood in for: the views (no generator on meta; the augmentation's accelerator path runs on
     the CPU in the sync-budget and same-views tests below, which do not catch device mixing in it),
-    the finiteness check and autocast (no values), and logging (the run stops before it)."""
+    the finiteness check, fp16's gradient-scaler check and autocast (no values), and logging (the run
+    stops before it). fp16's scaling, unscaling and scale update do run on meta."""
     import contextlib
     from pathlib import Path
 
@@ -171,6 +173,8 @@ def test_training_steps_on_a_stand_in_device(tmp_path, monkeypatch, request, pro
         torch.rand(len(images), 3, 16, 16, device=images.device) for _ in range(2)))
     monkeypatch.setattr(train, "autocast", lambda device, precision: contextlib.nullcontext())
     monkeypatch.setattr(distributed, "all_finite", lambda value: True)
+    monkeypatch.setattr(torch.amp.GradScaler, "_maybe_opt_step",  # reads found_inf: no value on meta
+                        lambda self, optimizer, state, *args, **kwargs: optimizer.step())
     monkeypatch.setattr(devices, "generator", lambda device, seed: torch.Generator().manual_seed(seed))
     from simclr import losses
     monkeypatch.setattr(losses, "_full_precision", lambda z: contextlib.nullcontext())
