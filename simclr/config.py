@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,13 @@ class EncoderConfig:
     arch: str = "resnet_tiny"      # resnet18/34/50/101/152, resnet_small (32-256 ch), resnet_tiny (16-128 ch)
     width: float = 1.0             # channel multiplier of every stage (ResNet-50 2x, 4x)
     stem: str = "cifar"            # cifar: 3x3 conv stride 1, no max-pool; imagenet: 7x7 stride 2 + max-pool
+    # input normalisation of the views (in [0, 1]) inside the encoder: centred x * 2 - 1 (the suite's);
+    # imagenet: torchvision's mean/std (its supervised weights); none: [0, 1] as is (the official SimCLR's)
+    input_norm: str = "centred"
+    # outside weights to start from: a torchvision-format ResNet state dict (fc dropped) or an export
+    # (simclr/export.py); the run's identity is the file's content (weights_sha256), not its path
+    weights: str = field(default="", metadata=NOT_HASHED)
+    weights_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -355,6 +363,12 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     _choice(e, "encoder.stem", cfg.encoder.stem, ("cifar", "imagenet"))
     if cfg.encoder.width <= 0:
         e.append(f"encoder.width={cfg.encoder.width}: must be > 0")
+    _choice(e, "encoder.input_norm", cfg.encoder.input_norm, ("centred", "imagenet", "none"))
+    if cfg.encoder.weights and not os.path.isfile(cfg.encoder.weights):
+        e.append(f"encoder.weights={cfg.encoder.weights}: no such file (a .safetensors or .pt state dict)")
+    elif bool(cfg.encoder.weights) != bool(cfg.encoder.weights_sha256):
+        e.append("encoder.weights and encoder.weights_sha256 come together: python -m simclr.evaluate "
+                 "--weights PATH fills in the file's sha256")
     _choice(e, "head.kind", hd.kind, ("none", "linear", "mlp"))
     if hd.kind == "mlp" and hd.layers < 2:
         e.append(f"head.layers={hd.layers}: an mlp head has >= 2 layers (use head.kind=linear for one)")

@@ -66,9 +66,16 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
 class ResNet(nn.Module):
     """ResNet encoder f: view (B,3,H,W) in [0,1] -> h (B, dim)."""
 
-    def __init__(self, arch: str = "resnet18", width: float = 1.0, stem: str = "cifar"):
+    def __init__(self, arch: str = "resnet18", width: float = 1.0, stem: str = "cifar", input_norm: str = "centred"):
         super().__init__()
         kind, layers, base = RESNETS[arch]
+        # views arrive in [0, 1]; centred: x * 2 - 1 (BN after the stem handles the scale); imagenet:
+        # torchvision's mean/std, for its supervised weights; none: as is. Not in the state dict.
+        mean, std = {"centred": (0.5, 0.5), "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                     "none": (0.0, 1.0)}[input_norm]
+        self.register_buffer("mean", torch.tensor(mean).reshape(-1, 1, 1).expand(3, 1, 1).clone(), persistent=False)
+        self.register_buffer("std", torch.tensor(std).reshape(-1, 1, 1).expand(3, 1, 1).clone(), persistent=False)
+        self.input_norm = input_norm
         block = BasicBlock if kind == "basic" else Bottleneck
         widths = [max(1, round(base * width * 2 ** i)) for i in range(4)]
         if stem == "cifar":  # 3x3 stride 1, no max-pool: the ImageNet stem discards most of a 32x32 image
@@ -91,7 +98,10 @@ class ResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * 2.0 - 1.0  # views arrive in [0,1]; centre them (BN after the stem handles the scale)
+        if self.input_norm == "centred":
+            x = x * 2.0 - 1.0  # as before the normalisation had a choice: bit for bit the same
+        elif self.input_norm == "imagenet":
+            x = (x - self.mean) / self.std
         return self.stages(self.stem(x)).mean(dim=(2, 3))
 
 
@@ -150,7 +160,7 @@ class SimCLRModel(nn.Module):
 
 def build_model(cfg, num_classes: int) -> SimCLRModel:
     e, g = cfg.encoder, cfg.head
-    encoder = ResNet(e.arch, e.width, e.stem)
+    encoder = ResNet(e.arch, e.width, e.stem, e.input_norm)
     head = ProjectionHead(encoder.dim, g.kind, g.layers, g.hidden_dim, g.out_dim, g.bn)
     return SimCLRModel(encoder, head, num_classes)
 

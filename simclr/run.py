@@ -17,6 +17,7 @@ from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
+from simclr.export import load_encoder, sha256
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, check_writable, environment, read_json, run_lock, write_json
 from simclr.train import pretrain, recipe
@@ -77,6 +78,17 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     for spec in cfg.eval.transfer:  # a transfer set that cannot be read must fail now, not after pretraining
         check_transfer(spec, cfg.data)
 
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, splits.num_classes)
+    if cfg.encoder.weights:  # outside weights, checked against the sha256 the run is named by
+        if sha256(cfg.encoder.weights) != cfg.encoder.weights_sha256:
+            raise config_mod.ConfigError(f"encoder.weights={cfg.encoder.weights} has changed since the config "
+                                         "named its sha256: drop encoder.weights_sha256 to name the new file")
+        try:
+            load_encoder(model.encoder, cfg.encoder.weights)
+        except ValueError as err:
+            raise config_mod.ConfigError(str(err)) from None
+
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0:  # one writer per run directory
         held.enter_context(run_lock(run_dir))  # held until this call returns: no second trainer
@@ -89,8 +101,6 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
             env["previous_sessions"] = [read_json(run_dir / "env.json")]
         write_json(run_dir / "env.json", env)
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, splits.num_classes)
     if streamed:
         d = cfg.data
         a = cfg.augment  # the crop made while decoding: the shared one (Figure 5), else each view's
