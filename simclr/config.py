@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -80,6 +81,9 @@ class DataConfig:
     download: bool = field(default=False, metadata=NOT_HASHED)   # torchvision sets: download when missing
     cache_dir: str = field(default="", metadata=NOT_HASHED)      # decoded-array cache; "" = ~/.cache/simclr
     workers: int = field(default=4, metadata=NOT_HASHED)         # decoding processes for imagenet-style folders
+    # folders: a tree with train/ and test/, one folder per class; none: any folder of images (nested or
+    # not), no labels: pretraining alone, label-based evaluations only on eval.data
+    labels: str = "folders"
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,8 @@ class TrainConfig:
     checkpoint_every: int = field(default=200, metadata=NOT_HASHED)  # optimizer steps between checkpoints
     log_every: int = field(default=10, metadata=NOT_HASHED)      # steps between log.jsonl lines
     progress: bool = field(default=True, metadata=NOT_HASHED)    # progress bar with ETA on a terminal
+    tensorboard: bool = field(default=False, metadata=NOT_HASHED)  # log.jsonl's records to TensorBoard too
+    run_name: str = field(default="", metadata=NOT_HASHED)       # TensorBoard's name of the run ("": run_id)
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,8 @@ class EvalConfig:
     on_z: bool = False             # Figure 8: kNN and linear probe on z = g(h) too (knn_z_acc, linear_z_acc)
     transfer: tuple[str, ...] = ()  # Table 8: linear probe of h on other data sets: "cifar100", "folder:/path"
     transfer_finetune: bool = False  # Table 8: also fine-tune the whole encoder on each transfer set
+    data: str = ""                 # data.labels=none: the labelled set of kNN, probes, fine-tuning
+                                   # ("folder:/path" with train/ and test/, or "cifar10")
     probe_epochs: int = 30
 
 
@@ -406,7 +414,11 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
             e.append("train.grad_cache_chunk applies to train.method=simclr with train.bn_groups=1 "
                      "(chunks already give BN per chunk)")
     _choice(e, "train.data_parallel", t.data_parallel, ("auto", "ddp", "allreduce"))
-    if t.data_parallel == "ddp" and not (t.method == "simclr" and t.online_head and not t.grad_cache_chunk):
+    if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        e.append("train.tensorboard=true needs the tensorboard package: pip install -e '.[tensorboard]'")
+    if "/" in t.run_name or t.run_name.startswith("."):
+        e.append(f"train.run_name={t.run_name!r}: a folder name (no '/', not starting with '.')")
+    if t.data_parallel == "ddp" and not (t.method == "simclr" and online_head(cfg) and not t.grad_cache_chunk):
         e.append("train.data_parallel=ddp needs the plain SimCLR step with the online head, whose forward "
                  "reaches every parameter (DDP waits for a gradient of each): use auto or allreduce with "
                  "train.method=supervised, train.online_head=false or train.grad_cache_chunk")
@@ -449,13 +461,14 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
                  "(each group holds both views of batch_size / bn_groups images)")
     if ev.finetune_epochs < 0 or ev.knn_every_epochs < 0:
         e.append("eval.finetune_epochs and eval.knn_every_epochs must be >= 0")
-    for spec in ev.transfer:
+    for key, spec in [("eval.transfer", s) for s in ev.transfer] + ([("eval.data", ev.data)] if ev.data else []):
         name, _, root = spec.partition(":")
         if name not in data.DATASETS or name == "imagenet":
-            e.append(f"eval.transfer: {spec!r} names no in-memory data set; use one of "
+            e.append(f"{key}: {spec!r} names no in-memory data set; use one of "
                      f"{', '.join(n for n in data.DATASETS if n != 'imagenet')}, a folder as 'folder:/path'")
         elif name == "folder" and not root:
-            e.append(f"eval.transfer: {spec!r} needs its tree, e.g. 'folder:/data/pets' (train/ and test/ inside)")
+            e.append(f"{key}: {spec!r} needs its tree, e.g. 'folder:/data/pets' (train/ and test/ inside)")
+    e += _unlabelled_misuse(cfg)
     if e:
         raise ConfigError(_format(e))
     return cfg
@@ -531,6 +544,40 @@ def replace(cfg: RunConfig, **dotted) -> RunConfig:
     for key, value in dotted.items():
         apply_override(d, key, value)
     return from_dict(d)
+
+
+def labelled(cfg: RunConfig) -> bool:
+    """Whether the pretraining images have labels (the online head trains only then)."""
+    return cfg.data.labels != "none"
+
+
+def online_head(cfg: RunConfig) -> bool:
+    """Whether the online linear classifier trains: asked for, and labels to train it on."""
+    return cfg.train.online_head and labelled(cfg)
+
+
+def _unlabelled_misuse(cfg: RunConfig) -> list[str]:
+    d, ev = cfg.data, cfg.eval
+    e = []
+    _choice(e, "data.labels", d.labels, ("folders", "none"))
+    if labelled(cfg):
+        if ev.data:
+            e.append("eval.data names the labelled set of a run whose pretraining images have none: set "
+                     "data.labels=none, or drop eval.data (a labelled run evaluates on its own test split)")
+        return e
+    if d.name not in ("folder", "imagenet"):
+        e.append(f"data.labels=none reads a folder of images: data.name=folder (decoded into memory) or "
+                 f"imagenet (streamed), not {d.name}")
+    if cfg.train.method == "supervised":
+        e.append("train.method=supervised needs labels: data.labels=none has none")
+    if not ev.data:
+        needs = [k for k, on in (("eval.finetune_fractions", ev.finetune_fractions),
+                                 ("eval.transform_probe", ev.transform_probe),
+                                 ("eval.knn_every_epochs", ev.knn_every_epochs)) if on]
+        if needs:
+            e.append(f"{', '.join(needs)} need labelled images: name them with eval.data=folder:/path "
+                     "(train/ and test/, one folder per class), or drop the evaluation")
+    return e
 
 
 def check_against_data(cfg: RunConfig, num_train: int, train_labels=None) -> None:

@@ -55,13 +55,15 @@ def check_data(name: str, root: str = "", image_size: int = 32, num_train: int =
 
 def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int = 5000, num_test: int = 2000,
                 seed: int = 0, cache_dir: str | None = None, download: bool = False, workers: int = 4,
-                **synthetic) -> Splits:
+                labels: str = "folders", **synthetic) -> Splits:
     """Train and test sets as uint8 tensors at image_size x image_size.
 
     num_train, num_test, seed and the keyword arguments of make_synthetic (clutter, clutter_size)
     apply to the generated 'synthetic' set only; the other sets are used whole. An empty root means <cache dir>/datasets for the torchvision sets.
     """
     check_data(name, root, image_size, num_train, num_test)
+    if labels == "none":
+        return unlabelled_splits(name, root, image_size, cache_dir, workers)
     if name == "synthetic":
         x, y, xt, yt = synthetic_splits(num_train, num_test, seed, image_size, **synthetic)
         return Splits(x, y, xt, yt, len(SHAPES), name, list(SHAPES))
@@ -72,10 +74,14 @@ def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int 
     return _load_torchvision(name, root or os.path.join(_cache_base(cache_dir), "datasets"), image_size, download)
 
 
-def check_available(name: str, root: str = "", cache_dir: str = "", download: bool = False) -> None:
+def check_available(name: str, root: str = "", cache_dir: str = "", download: bool = False,
+                    labels: str = "folders") -> None:
     """Fail now, without decoding anything, if a data set cannot be read: a study checks this before
     its first run instead of failing every run in turn."""
     if name == "synthetic":
+        return
+    if labels == "none":
+        _list_images(root)
         return
     if name in ("folder", "imagenet"):
         train, _ = _split_dirs(root)
@@ -85,9 +91,9 @@ def check_available(name: str, root: str = "", cache_dir: str = "", download: bo
     _load_torchvision(name, root or os.path.join(_cache_base(cache_dir or None), "datasets"), 0, download)
 
 
-def count_images(root: str) -> int:
-    """Training images of an ImageFolder tree (a listing, no decoding)."""
-    return len(_list_split(_split_dirs(root)[0])[0])
+def count_images(root: str, labels: str = "folders") -> int:
+    """Training images of an ImageFolder tree, or of an unlabelled folder (a listing, no decoding)."""
+    return len(_list_images(root)) if labels == "none" else len(_list_split(_split_dirs(root)[0])[0])
 
 
 # The built-in set's transfer target: new images (another seed) under a shifted distribution (three times
@@ -254,29 +260,64 @@ def _cache_path(root: str, image_size: int, paths: list[str], cache_dir: str | N
     return os.path.join(_cache_base(cache_dir), prefix + h.hexdigest()[:16] + ".pt"), prefix
 
 
-def _load_folder(root: str, image_size: int, cache_dir: str | None) -> Splits:
-    train_dir, test_dir = _split_dirs(root)
-    train_paths, train_labels, classes = _list_split(train_dir)
-    test_paths, test_labels, _ = _list_split(test_dir, classes)
-    path, prefix = _cache_path(root, image_size, train_paths + test_paths, cache_dir)
+def _cached(root: str, image_size: int, paths: list[str], cache_dir: str | None, build) -> dict:
+    """The decoded arrays of a tree: from the cache when its files have not changed, else build() saved."""
+    path, prefix = _cache_path(root, image_size, paths, cache_dir)
     if os.path.exists(path):
         try:
-            d = torch.load(path, weights_only=True)
-            return Splits(d["train_images"], d["train_labels"], d["test_images"], d["test_labels"],
-                          len(d["classes"]), "folder", list(d["classes"]))
+            return torch.load(path, weights_only=True)
         except Exception as err:  # a cache is disposable: rebuild it, but say so
             warnings.warn(f"ignoring unreadable cache {path} ({err}); decoding {root} again")
-    d = {"train_images": _stack(_decode_files(train_paths), image_size),
-         "train_labels": torch.tensor(train_labels, dtype=torch.int64),
-         "test_images": _stack(_decode_files(test_paths), image_size),
-         "test_labels": torch.tensor(test_labels, dtype=torch.int64),
-         "classes": classes}
+    d = build()
     atomic_torch_save(path, d)
     for old in os.listdir(os.path.dirname(path)):  # earlier versions of this tree: stale, and large
         if old.startswith(prefix) and old.endswith(".pt") and old != os.path.basename(path):
             os.unlink(os.path.join(os.path.dirname(path), old))
+    return d
+
+
+def _load_folder(root: str, image_size: int, cache_dir: str | None) -> Splits:
+    train_dir, test_dir = _split_dirs(root)
+    train_paths, train_labels, classes = _list_split(train_dir)
+    test_paths, test_labels, _ = _list_split(test_dir, classes)
+    d = _cached(root, image_size, train_paths + test_paths, cache_dir, lambda: {
+        "train_images": _stack(_decode_files(train_paths), image_size),
+        "train_labels": torch.tensor(train_labels, dtype=torch.int64),
+        "test_images": _stack(_decode_files(test_paths), image_size),
+        "test_labels": torch.tensor(test_labels, dtype=torch.int64),
+        "classes": classes})
     return Splits(d["train_images"], d["train_labels"], d["test_images"], d["test_labels"],
-                  len(classes), "folder", classes)
+                  len(d["classes"]), "folder", list(d["classes"]))
+
+
+def _list_images(root: str) -> list[str]:
+    """Every image under root at any depth, in a fixed (sorted) order: an unlabelled folder."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"data.root={os.path.abspath(root)} is not a folder (data.labels=none reads "
+                                "every image under it)")
+    paths = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        paths += [os.path.join(dirpath, f) for f in sorted(filenames) if f.lower().endswith(IMAGE_EXTENSIONS)]
+    if not paths:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {os.path.abspath(root)}")
+    return paths
+
+
+def unlabelled_splits(name: str, root: str, image_size: int, cache_dir: str | None = None,
+                      workers: int = 4) -> Splits:
+    """data.labels=none: every image under root for pretraining, with label 0 and no test split (the
+    evaluations read eval.data); decoded into memory (folder) or streamed (imagenet)."""
+    if name == "imagenet":
+        train = FolderStream(root, None, image_size, train=False, workers=workers)
+        images = train
+    else:
+        paths = _list_images(root)
+        images = _cached(root, image_size, paths, cache_dir,
+                         lambda: {"train_images": _stack(_decode_files(paths), image_size)})["train_images"]
+    empty = torch.empty(0, 3, image_size, image_size, dtype=torch.uint8)
+    return Splits(images, torch.zeros(len(images), dtype=torch.int64), empty, torch.empty(0, dtype=torch.int64),
+                  1, name, [])
 
 
 def _mix(*parts: int) -> int:
@@ -377,18 +418,22 @@ class FolderStream:
     (seed, epoch).
     """
 
-    def __init__(self, root: str, split: str = "train", image_size: int = 224, train: bool = True,
+    def __init__(self, root: str, split: str | None = "train", image_size: int = 224, train: bool = True,
                  workers: int = 4, scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), crop_fraction: float = 0.875, views: int = 1,
                  stacked: bool = False, after=()):
-        split_dir = os.path.join(root, split)
-        if not os.path.isdir(split_dir):
-            raise FileNotFoundError(f"no split folder {os.path.abspath(split_dir)} (expected "
-                                    f"{split}/<class>/<image> under data.root)")
-        classes = None
-        if split != "train" and os.path.isdir(os.path.join(root, "train")):
-            classes = sorted(e.name for e in os.scandir(os.path.join(root, "train")) if e.is_dir())
-        paths, labels, self.classes = _list_split(split_dir, classes)
+        if split is None:  # data.labels=none: every image under root, label 0
+            paths = _list_images(root)
+            labels, self.classes = [0] * len(paths), []
+        else:
+            split_dir = os.path.join(root, split)
+            if not os.path.isdir(split_dir):
+                raise FileNotFoundError(f"no split folder {os.path.abspath(split_dir)} (expected "
+                                        f"{split}/<class>/<image> under data.root)")
+            classes = None
+            if split != "train" and os.path.isdir(os.path.join(root, "train")):
+                classes = sorted(e.name for e in os.scandir(os.path.join(root, "train")) if e.is_dir())
+            paths, labels, self.classes = _list_split(split_dir, classes)
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.workers = workers
         self._dataset = _Decode(paths, labels, image_size, train, scale, ratio, crop_fraction, views, stacked,
@@ -473,10 +518,12 @@ def stream_splits(root: str, image_size: int, workers: int = 4) -> Splits:
 
 
 def pretraining_stream(root: str, image_size: int, crop: dict, workers: int = 4, views: int = 2,
-                       after=()) -> FolderStream:
+                       after=(), labelled: bool = True) -> FolderStream:
     """Train split decoded with random resized crops from the full-resolution image, as the paper does,
     with the parameters of the recipe's crop op (scale, ratio): views=2, one crop per view, batches
     (B, 2, 3, S, S); views=1, the one shared crop of Figure 5's protocol, batches (B, 1, 3, S, S).
-    `after`: the (name, params) ops that follow the crop in the loader (flip, autoaugment), per image."""
-    return FolderStream(root, "train", image_size, train=True, workers=workers, scale=tuple(crop["scale"]),
+    `after`: the (name, params) ops that follow the crop in the loader (flip, autoaugment), per image.
+    labelled=False: every image under root (data.labels=none), not the train split's class folders."""
+    return FolderStream(root, "train" if labelled else None, image_size, train=True, workers=workers,
+                        scale=tuple(crop["scale"]),
                         ratio=tuple(crop["ratio"]), views=views, stacked=True, after=after)

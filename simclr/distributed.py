@@ -20,6 +20,7 @@ import torch.distributed as dist
 from torch import nn
 
 from simclr.bn import swapped_bn
+from simclr.config import online_head
 
 
 def world() -> tuple[int, int]:
@@ -164,12 +165,13 @@ def global_bn(model: nn.Module, sync: bool = False):
                       world()[1] > 1)
 
 
-def uses_ddp(train, device: torch.device) -> bool:
+def uses_ddp(cfg, device: torch.device) -> bool:
     """Whether this run's step trains under DistributedDataParallel (train.data_parallel; auto: on GPUs).
     Only the plain SimCLR step with the online head: its forward reaches every parameter, as DDP needs."""
+    train = cfg.train
     if world()[1] == 1 or train.data_parallel == "allreduce":
         return False
-    every_parameter = train.method == "simclr" and train.online_head and not train.grad_cache_chunk
+    every_parameter = train.method == "simclr" and online_head(cfg) and not train.grad_cache_chunk
     return every_parameter and (train.data_parallel == "ddp" or device.type == "cuda")
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from simclr import augment, views
 from simclr import device as devices
+from simclr.config import online_head
 from simclr.data import InMemory, label_subset, transfer_splits
 from simclr.optim import lr_at, scaled_lr, set_lr
 from simclr.train import autocast
@@ -235,7 +236,7 @@ def evaluate(cfg, model, splits, device) -> dict[str, float]:
         if ev.linear:
             out[f"linear{tag}_acc"] = linear_probe(tr, train_y, te, test_y, splits.num_classes, ev.linear_epochs,
                                                    ev.linear_lr, ev.linear_batch_size, cfg.seed)
-    if t.online_head or t.method == "supervised":
+    if online_head(cfg) or t.method == "supervised":
         key = "supervised_acc" if t.method == "supervised" else "online_acc"
         out[key] = accuracy(copy.deepcopy(model.classifier).cpu().float(), test_h, splits.test_labels)
     for fraction in ev.finetune_fractions:

@@ -8,7 +8,7 @@ resnet18/34/50/101/152 at width 1 export under torchvision's own keys, loadable 
     m = torchvision.models.resnet50(weights=None)
     m.fc = torch.nn.Identity()                          # h, the 2048-d output of global average pooling
     # CIFAR stem runs only: m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False); m.maxpool = torch.nn.Identity()
-    m.load_state_dict(safetensors.torch.load_file("OUT.safetensors"))  # or torch.load("OUT.pt")
+    m.load_state_dict(safetensors.torch.load_file("OUT.safetensors"))  # or torch.load("OUT.pt", weights_only=True)
 
 Inputs: RGB in [0, 1], then torchvision's Normalize(mean=[0.5] * 3, std=[0.5] * 3): the suite's encoder
 centres its views as x * 2 - 1 inside forward (not folded into conv1: its zero padding would then

@@ -15,11 +15,12 @@ from simclr import allocator, checkpoint, distributed
 from simclr import device as devices
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
-from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream
+from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream, transfer_splits
 from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
 from simclr.export import load_encoder, sha256
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, check_writable, environment, read_json, run_lock, write_json
+from simclr.tracking import TensorBoard
 from simclr.train import pretrain, recipe
 from simclr.views import decoded_prefix
 
@@ -28,7 +29,7 @@ def load_data(cfg: RunConfig):
     d = cfg.data
     return load_splits(d.name, root=d.root, image_size=d.image_size, num_train=d.num_train,
                        num_test=d.num_test, seed=d.seed, cache_dir=d.cache_dir or None, download=d.download,
-                       workers=d.workers, clutter=d.clutter, clutter_size=tuple(d.clutter_size))
+                       workers=d.workers, labels=d.labels, clutter=d.clutter, clutter_size=tuple(d.clutter_size))
 
 
 def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None, on_checkpoint=None) -> dict:
@@ -74,9 +75,12 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     t0 = time.perf_counter()
     splits = load_data(cfg)  # before the run directory exists: a bad data.root fails before any work
     streamed = isinstance(splits.train_images, FolderStream)
-    config_mod.check_against_data(cfg, len(splits.train_labels), None if streamed else splits.train_labels)
     for spec in cfg.eval.transfer:  # a transfer set that cannot be read must fail now, not after pretraining
         check_transfer(spec, cfg.data)
+    # the labelled images the evaluations read: the pretraining set's, or eval.data's (data.labels=none)
+    labelled = splits if config_mod.labelled(cfg) else cfg.eval.data and transfer_splits(cfg.eval.data, cfg.data)
+    in_memory = labelled and not isinstance(labelled.train_images, FolderStream)
+    config_mod.check_against_data(cfg, len(splits.train_labels), labelled.train_labels if in_memory else None)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, splits.num_classes)
@@ -107,23 +111,31 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         crop, views = (a.shared[0], 1) if a.shared else (a.view1[0], 2)
         view1, view2 = recipe(a.view1), recipe(a.view2)  # AutoAugment too, per image (views.decoded_prefix)
         after = [] if a.shared else view1[1:decoded_prefix(view1, view2)]
-        train_set = pretraining_stream(d.root, d.image_size, crop.kwargs(), d.workers, views, after)
+        train_set = pretraining_stream(d.root, d.image_size, crop.kwargs(), d.workers, views, after,
+                                       labelled=config_mod.labelled(cfg))
     else:
         train_set = InMemory(splits.train_images, splits.train_labels)
-    monitor = knn_monitor(cfg, splits, device) if cfg.eval.knn_every_epochs else None
+    monitor = knn_monitor(cfg, labelled, device) if cfg.eval.knn_every_epochs else None
+    tracker = None
+    if cfg.train.tensorboard and rank == 0:
+        tracker = TensorBoard(Path(results_dir) / "tensorboard" / (cfg.train.run_name or cfg.run_id))
+        held.callback(tracker.close)
     result = pretrain(cfg, model, train_set, device, run_dir, stop_after=stop_after, monitor=monitor,
-                      on_checkpoint=on_checkpoint)
+                      on_checkpoint=on_checkpoint, on_record=tracker)
     metrics = {"run_id": cfg.run_id, "encoder_params": num_params(model.encoder),
                "head_params": num_params(model.head), **result}
     if result["status"] == "interrupted" or rank > 0:
         return metrics  # no metrics.json: the next call resumes from the checkpoint; process 0 evaluates
     if result["status"] == "completed":
         frozen = state_fingerprint(model.encoder)
-        metrics.update(evaluate(cfg, model, splits, device))
+        if labelled:  # unlabelled pretraining images and no eval.data: the train_* summaries only
+            metrics.update(evaluate(cfg, model, labelled, device))
         assert_unchanged(model.encoder, frozen)
         atomic_torch_save(run_dir / "model.pt", devices.to_cpu(model.state_dict()))  # loads anywhere
     metrics["seconds"] = time.perf_counter() - t0
     write_json(metrics_path, metrics)
+    if tracker:
+        tracker.results(metrics)
     checkpoint.remove(run_dir)
     (run_dir / "error.json").unlink(missing_ok=True)  # an earlier failed attempt
     return metrics

@@ -19,7 +19,7 @@ from simclr import augment, checkpoint, distributed, faults, gradcache, losses, 
 from simclr import device as devices
 from simclr.augment import Rows
 from simclr.bn import grouped_bn
-from simclr.config import RunConfig, steps_per_epoch, total_steps
+from simclr.config import RunConfig, online_head, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
 from simclr.store import JsonlLog
 
@@ -45,7 +45,7 @@ def _step_metrics(cfg, z1, z2, logits, labels, block: int = 0) -> dict:
     """Online-head accuracy and Table 5's diagnostics; over blocks of anchors when `block` is set."""
     with torch.no_grad():
         out = {}
-        if cfg.train.online_head or cfg.train.method == "supervised":
+        if online_head(cfg) or cfg.train.method == "supervised":
             out["online_acc"] = (logits.argmax(1) == labels).float().mean().item()
         if cfg.train.method == "simclr":
             total = 2 * len(z1)
@@ -71,13 +71,14 @@ def loss_params(cfg: RunConfig) -> dict:
 
 
 def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.device, run_dir: Path,
-             stop_after: int | None = None, monitor=None, on_checkpoint=None) -> dict:
+             stop_after: int | None = None, monitor=None, on_checkpoint=None, on_record=None) -> dict:
     """Train until the configured number of steps (or `stop_after`, to simulate an interruption).
 
     monitor(model) -> dict, if given, runs every eval.knn_every_epochs epochs; its results are logged
     as "monitor" events (it must not draw from the training generators, so resumes stay exact).
     on_checkpoint(step, path), if given, is called after each checkpoint is written (a launcher ships
-    it to its own checkpoint store, e.g. Ray Tune's).
+    it to its own checkpoint store, e.g. Ray Tune's). on_record(record), if given, gets every record
+    log.jsonl gets (simclr/tracking.py's TensorBoard sink).
 
     Returns {"status": "completed" | "diverged" | "interrupted", "step", "train_*" summaries}.
     """
@@ -92,7 +93,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     optimizer = build_optimizer(cfg, model, t.batch_size)
     scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
     generator = devices.generator(device, cfg.seed)
-    ddp = distributed.uses_ddp(t, device)
+    ddp = distributed.uses_ddp(cfg, device)
     augment.compile_kernels(t.compile)
     amp = lambda: autocast(device, t.precision)
     cache = t.grad_cache_chunk  # views per chunk of the gradient cache; 0: one forward over the batch
@@ -102,7 +103,11 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     log = JsonlLog(run_dir / "log.jsonl")
     rank, world = distributed.world()
     main = rank == 0  # process 0 alone writes the run directory
-    write = log.write if main else (lambda record: None)
+    def write(record: dict) -> None:
+        if main:
+            log.write(record)
+            if on_record:
+                on_record(record)
 
     def restore(state: dict) -> None:
         model.load_state_dict(state["model"])
@@ -179,14 +184,14 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 if cache:  # z without a graph, the loss and d loss / d z in blocks; replay below
                     z, logits = gradcache.embed(model, forward, x, cache, amp)
                     loss, z_grad, (z1, z2) = gradcache.loss_and_grad(z, contrastive, cache, scaler.scale)
-                    online = F.cross_entropy(logits, labels2) if t.online_head else 0.0  # its value; replayed
+                    online = F.cross_entropy(logits, labels2) if online_head(cfg) else 0.0  # its value; replayed
                 elif t.method == "simclr":
                     with amp():
                         h, z, logits = forward(x)
                     z1, z2 = z.float().chunk(2)
                     z1, z2 = distributed.gather(z1), distributed.gather(z2)  # negatives from every process
                     loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
-                    online = F.cross_entropy(logits.float(), labels2) if t.online_head else 0.0
+                    online = F.cross_entropy(logits.float(), labels2) if online_head(cfg) else 0.0
                 else:  # supervised baseline: the classifier's gradient reaches the encoder
                     with amp():
                         h, _, _ = forward(x)
@@ -204,7 +209,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 optimizer.zero_grad(set_to_none=True)
                 if cache:
                     head = (lambda lg, rows: scaler.scale(F.cross_entropy(lg, labels2[rows], reduction="sum")
-                                                          / len(labels2))) if t.online_head else None
+                                                          / len(labels2))) if online_head(cfg) else None
                     gradcache.replay(forward, x, cache, amp, z_grad, head)
                 else:
                     scaler.scale(loss + online).backward()

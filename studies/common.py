@@ -48,6 +48,12 @@ def parse_sets(sets: list[str]) -> dict:
     return overrides
 
 
+def run_name(labels: dict, seed: int) -> str:
+    """A cell's labels and seed as a folder name: t=0.5,l2=True,seed=0."""
+    parts = [f"{k}={v}" for k, v in labels.items()] + [f"seed={seed}"]
+    return ",".join(parts).replace("/", "-")
+
+
 def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets: list[str] = (),
            **options) -> list[dict]:
     """Entries {"labels", "seed", "config"}: every arm repeated over seeds, --set overrides applied."""
@@ -59,6 +65,8 @@ def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets: list[s
     for labels, cfg in study.arms(preset, data_root, **options):
         for s in range(seeds):
             run = replace(cfg, **{**overrides, "seed": cfg.seed + s})
+            # TensorBoard's name for the run: its cell (train.run_name is not part of the run's identity)
+            run = replace(run, **{"train.run_name": run_name(labels, run.seed)})
             entries.append({"labels": labels, "seed": run.seed, "config": run})
             merged.setdefault(run.run_id, set()).add(cfg.run_id)
     if any(len(v) > 1 for v in merged.values()):  # distinct runs of the study became one

@@ -110,7 +110,9 @@ def launch(study: str, configs, results: str, res: Resources = Resources()) -> l
                 param_space={"run_id": tune.grid_search([c.run_id for c in todo])},
                 run_config=tune.RunConfig(
                     name=f"{study}-{stamp}", storage_path=res.extra.get("ray_storage") or None, verbose=0,
-                    callbacks=[_callback()], checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    # a user's own Tune callbacks (W&B, MLflow, ...): Resources(extra={"ray_callbacks": [...]})
+                    callbacks=[_callback(), *res.extra.get("ray_callbacks", [])],
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     failure_config=tune.FailureConfig(max_failures=res.max_failures)))
             grid = tuner.fit()
             by_id = {c.run_id: c for c in todo}

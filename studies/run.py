@@ -179,13 +179,13 @@ def preflight(configs, results: str, world_size: int = 1) -> None:
     seen, sizes = set(), {}
     for cfg in configs:
         d = cfg.data
-        key = (d.name, d.root, d.cache_dir, d.download)
+        key = (d.name, d.root, d.cache_dir, d.download, d.labels)
         if key not in seen:
             seen.add(key)
-            data.check_available(d.name, d.root, d.cache_dir, d.download)
+            data.check_available(d.name, d.root, d.cache_dir, d.download, d.labels)
             if d.name == "folder":
-                sizes[key] = data.count_images(d.root)
-        for spec in cfg.eval.transfer:
+                sizes[key] = data.count_images(d.root, d.labels)
+        for spec in cfg.eval.transfer + ((cfg.eval.data,) if cfg.eval.data else ()):
             if (spec, d.cache_dir, d.download) not in seen:
                 seen.add((spec, d.cache_dir, d.download))
                 data.check_transfer(spec, d)

@@ -44,6 +44,14 @@ def test_config_is_frozen():
     (["eval.finetune_head_layers=[0, 3]"], "eval.finetune_head_layers: 3 is not in 0..2"),
     (["head.kind=none", "eval.finetune_head_layers=[1]"], "eval.finetune_head_layers: 1 is not in 0..0"),
     (["eval.finetune_head_layers=[1, 1]"], "give distinct depths"),
+    # unlabelled pretraining images (data.labels=none): what needs labels is refused before any work
+    (["data.labels=none"], "data.labels=none reads a folder of images: data.name=folder"),
+    (["data.labels=unknown"], "data.labels='unknown': unknown; choose one of folders, none"),
+    (["data.name=folder", "data.root=/x", "data.labels=none", "train.method=supervised"], "needs labels"),
+    (["data.name=folder", "data.root=/x", "data.labels=none", "eval.finetune_fractions=[0.1]"],
+     "eval.finetune_fractions need labelled images: name them with eval.data=folder:/path"),
+    (["eval.data=folder:/x"], "eval.data names the labelled set of a run whose pretraining images have none"),
+    (["data.name=folder", "data.root=/x", "data.labels=none", "eval.data=folder"], "eval.data: 'folder' needs its tree"),
 ])
 def test_bad_values_raise_one_clear_error(overrides, fragment):
     with pytest.raises(ConfigError) as err:

@@ -113,7 +113,7 @@ def test_global_bn_makes_nothing_on_the_host(two_processes, dim):
     (["train.grad_cache_chunk=16"], "cuda:0", False)])
 def test_ddp_where_the_step_reaches_every_parameter(two_processes, extra, device, expected):
     cfg = load("configs/tiny.yaml", extra)
-    assert distributed.uses_ddp(cfg.train, torch.device(device)) is expected
+    assert distributed.uses_ddp(cfg, torch.device(device)) is expected
 
 
 def test_ddp_asked_for_a_step_it_cannot_run_is_refused():

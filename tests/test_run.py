@@ -153,6 +153,33 @@ def test_imagenet_style_folder_streams_through_a_run(tmp_path):
     assert simclr.run(policy, tmp_path / "runs")["status"] == "completed"
 
 
+def test_an_unlabelled_folder_pretrains_and_evaluates_on_the_set_eval_data_names(tmp_path):
+    """data.labels=none: images at any depth, no class folders; no online head and no label-based
+    evaluation unless eval.data names a labelled set; decoded into memory or streamed."""
+    import shutil
+
+    from tests.test_data import _write_tree
+
+    _write_tree(tmp_path / "labelled", classes=("a", "b", "c"), per_class=6, size=40)
+    images = sorted((tmp_path / "labelled" / "train").rglob("*.jpg"))
+    (tmp_path / "flat" / "nested").mkdir(parents=True)
+    for i, p in enumerate(images):  # half at the top, half one folder down: no class structure
+        shutil.copy(p, tmp_path / "flat" / ("nested" if i % 2 else "") / f"{i}.jpg")
+    cfg = load("configs/tiny.yaml", FAST + ["data.name=folder", f"data.root={tmp_path / 'flat'}", "data.labels=none",
+                                            "data.image_size=24", "train.batch_size=8", "train.steps=3",
+                                            "optim.warmup_epochs=0.25", f"data.cache_dir={tmp_path / 'cache'}"])
+    m = simclr.run(cfg, tmp_path / "runs")
+    assert m["status"] == "completed" and m["step"] == 3 and m["train_contrastive_acc"] >= 0
+    assert not any(k.startswith(("knn", "linear", "online")) for k in m), m
+    log = [json.loads(line) for line in (tmp_path / "runs" / cfg.run_id / "log.jsonl").read_text().splitlines()]
+    assert not any("online_acc" in r for r in log)
+    evaluated = simclr.run(simclr.config.replace(cfg, **{"eval.data": f"folder:{tmp_path / 'labelled'}"}),
+                           tmp_path / "runs")
+    assert 0 <= evaluated["knn_acc"] <= 100 and 0 <= evaluated["linear_acc"] <= 100
+    streamed = simclr.config.replace(cfg, **{"data.name": "imagenet", "data.workers": 0})
+    assert simclr.run(streamed, tmp_path / "runs")["status"] == "completed"
+
+
 def test_fp16_and_finetuning_evaluations(tmp_path):
     cfg = fast("train.precision=fp16", "data.image_size=8", "eval.finetune_fractions=[0.1]", "eval.finetune_epochs=2")
     m = simclr.run(cfg, tmp_path)
