@@ -11,6 +11,7 @@ import contextlib
 import math
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +71,68 @@ def loss_params(cfg: RunConfig) -> dict:
     return params
 
 
+class Step(NamedTuple):
+    """What a training step computed before its backward: the contrastive (or supervised) loss, the
+    online head's loss, what the logged metrics read, and the backward that fills the gradients."""
+    loss: torch.Tensor
+    online: torch.Tensor | float
+    logits: torch.Tensor
+    z1: torch.Tensor | None
+    z2: torch.Tensor | None
+    backward: Callable[[], None]
+
+
+def _views(cfg: RunConfig, images, generator, own) -> torch.Tensor:
+    """x = [view 1 of every image; view 2 of every image]: one forward over 2N views, so BN statistics
+    span both views."""
+    x = torch.cat(make_views(cfg, images, generator, own))
+    return x.contiguous(memory_format=torch.channels_last) if cfg.train.channels_last else x
+
+
+def simclr_step(cfg, model, forward, generator, own, amp, scaler):
+    """The paper's step: two views, h = f(view), z = g(h), NT-Xent over every process's z."""
+    def step(images, labels2) -> Step:
+        x = _views(cfg, images, generator, own)
+        with amp():
+            h, z, logits = forward(x)
+        z1, z2 = z.float().chunk(2)
+        z1, z2 = distributed.gather(z1), distributed.gather(z2)  # negatives from every process
+        loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
+        online = F.cross_entropy(logits.float(), labels2) if online_head(cfg) else 0.0
+        return Step(loss, online, logits, z1, z2, lambda: scaler.scale(loss + online).backward())
+    return step
+
+
+def gradcache_step(cfg, model, forward, generator, own, amp, scaler):
+    """The same loss at the memory of one chunk of views (simclr/gradcache.py): views augmented a chunk
+    at a time, z without a graph, the loss and d loss / d z in blocks, then the chunks replayed."""
+    size = cfg.train.grad_cache_chunk
+    contrastive = lambda z1, z2, rows: losses.contrastive_loss(cfg.loss.name, z1, z2, anchors=rows, **loss_params(cfg))
+
+    def step(images, labels2) -> Step:
+        x = gradcache.views(lambda part, sub: make_views(cfg, part, generator, sub), images, size,
+                            cfg.train.channels_last, own)
+        z, logits = gradcache.embed(model, forward, x, size, amp)
+        loss, z_grad, (z1, z2) = gradcache.loss_and_grad(z, contrastive, size, scaler.scale)
+        online = F.cross_entropy(logits, labels2) if online_head(cfg) else 0.0  # its value; replayed
+        head = (lambda lg, rows: scaler.scale(F.cross_entropy(lg, labels2[rows], reduction="sum")
+                                              / len(labels2))) if online_head(cfg) else None
+        return Step(loss, online, logits, z1, z2, lambda: gradcache.replay(forward, x, size, amp, z_grad, head))
+    return step
+
+
+def supervised_step(cfg, model, forward, generator, own, amp, scaler):
+    """The supervised baseline: cross-entropy on the same views, the classifier's gradient reaching f."""
+    def step(images, labels2) -> Step:
+        x = _views(cfg, images, generator, own)
+        with amp():
+            h, _, _ = forward(x)
+            logits = model.classifier(h)
+        loss = F.cross_entropy(logits.float(), labels2)
+        return Step(loss, 0.0, logits, None, None, lambda: scaler.scale(loss).backward())
+    return step
+
+
 def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.device, run_dir: Path,
              stop_after: int | None = None, monitor=None, on_checkpoint=None, on_record=None) -> dict:
     """Train until the configured number of steps (or `stop_after`, to simulate an interruption).
@@ -83,8 +146,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     Returns {"status": "completed" | "diverged" | "interrupted", "step", "train_*" summaries}.
     """
     t = cfg.train
-    spe = steps_per_epoch(len(train_set), t.batch_size)
-    total = total_steps(cfg, len(train_set))
+    spe, total = steps_per_epoch(len(train_set), t.batch_size), total_steps(cfg, len(train_set))
     warmup = min(total, round(cfg.optim.warmup_epochs * spe))
     peak = scaled_lr(cfg.optim.lr, t.batch_size, cfg.optim.lr_scaling)
     model.to(device)
@@ -93,77 +155,38 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     optimizer = build_optimizer(cfg, model, t.batch_size)
     scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
     generator = devices.generator(device, cfg.seed)
-    ddp = distributed.uses_ddp(cfg, device)
     augment.compile_kernels(t.compile)
-    amp = lambda: autocast(device, t.precision)
-    cache = t.grad_cache_chunk  # views per chunk of the gradient cache; 0: one forward over the batch
-    contrastive = lambda z1, z2, rows: losses.contrastive_loss(cfg.loss.name, z1, z2, anchors=rows,
-                                                               **loss_params(cfg))
-
-    log = JsonlLog(run_dir / "log.jsonl")
     rank, world = distributed.world()
-    main = rank == 0  # process 0 alone writes the run directory
-    def write(record: dict) -> None:
-        if main:
-            log.write(record)
-            if on_record:
-                on_record(record)
-
-    def restore(state: dict) -> None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        generator.set_state(state["generator"].to(generator.get_state().device))
-        torch.set_rng_state(state["cpu_rng"])
-
-    start = 0
-    state, rejected = checkpoint.load(run_dir, main)
-    if state is not None:
-        try:
-            restore(state)
-        except Exception as err:  # a sound file that does not fit this run: never silently discarded
-            raise RuntimeError(f"the checkpoint in {run_dir} does not fit this run's model or optimizer "
-                               f"({type(err).__name__}: {' '.join(str(err).split())[:300]}); move it away to start the run "
-                               "over") from err
-        start = state["step"]
-    if not distributed.agree(start):  # every process resumes from the same step, or none starts
-        raise RuntimeError(f"the processes of run {run_dir.name} found different checkpoints; rerun it")
-    if main:
-        log.truncate_after(start if state is not None else -1)
-    for msg in rejected:  # kept in the log: a result that restarted says so
-        write({"event": "checkpoint_rejected", "step": start, "reason": msg})
-    if state is not None:
-        write({"event": "resumed", "step": start})
-    # step records of the current epoch, for its epoch record (read back once, so resumes agree)
+    log = JsonlLog(run_dir / "log.jsonl")
+    write = _writer(log, on_record, rank == 0)  # process 0 alone writes the run directory
+    state = {"model": model, "optimizer": optimizer, "scaler": scaler, "generator": generator}
+    start = _resume(run_dir, state, log, write, rank == 0)
     epoch_recs = [r for r in log.read() if "event" not in r and r["step"] > start - start % spe]
+    records = _Records(cfg, write, epoch_recs, spe, total, _progress(total, start, t.progress),
+                       lambda: monitor(model) if monitor else None)
 
     def save(step: int) -> None:
-        if not main:
-            return
-        path = checkpoint.save(run_dir, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                         "scaler": scaler.state_dict(), "generator": generator.get_state(),
-                                         "cpu_rng": torch.get_rng_state(), "step": step})
-        if on_checkpoint:
-            on_checkpoint(step, path)
+        if rank == 0:
+            path = checkpoint.save(run_dir, {**{k: v.state_dict() for k, v in state.items() if k != "generator"},
+                                             "generator": generator.get_state(), "cpu_rng": torch.get_rng_state(),
+                                             "step": step})
+            if on_checkpoint:
+                on_checkpoint(step, path)
 
-    # each process loads and augments only its rows of the global batch (its views equal those rows of
-    # a one-process run's: simclr.augment.augment draws for the whole batch); the config checks that
-    # the processes divide the batch, so `own` are the rows data.batches(shard=) yields
-    shard = (rank, world) if world > 1 else None
-    per = t.batch_size // world
-    own = Rows(torch.arange(rank * per, (rank + 1) * per, device=device), t.batch_size, rank * per) \
-        if world > 1 else None
-    progress = _progress(total, start, t.progress)
+    shard, own = _shard(t.batch_size, device)
     model.train()
-    step, status = start, "completed"
+    step, status, reason = start, "completed", ""
     t0, images_seen = time.perf_counter(), 0
     end = total if stop_after is None else min(total, stop_after)
+    ddp = distributed.uses_ddp(cfg, device)
     # global BN over the whole batch of 2N views (across processes too), or per-device groups
     sync_bn = device.type == "cuda" and t.data_parallel != "allreduce"
     with grouped_bn(model, t.bn_groups), distributed.global_bn(model, sync_bn), explain_oom(cfg, device):
         net = distributed.data_parallel(model, device) if ddp else model  # after restore: DDP starts in sync
         forward = torch.compile(net) if t.compile else net
-        while step < end:
+        variant = supervised_step if t.method == "supervised" else gradcache_step if t.grad_cache_chunk else simclr_step
+        train_step = variant(cfg, model, forward, generator, own, lambda: autocast(device, t.precision), scaler)
+        while step < end and status == "completed":
             epoch, offset = divmod(step, spe)
             for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset, shard=shard):
                 if step >= end:
@@ -171,87 +194,122 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                 lr = lr_at(step, total, warmup, peak)
                 set_lr(optimizer, lr)
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                if cache:  # augmented a chunk at a time: bounded memory at any batch size
-                    x = gradcache.views(lambda part, sub: make_views(cfg, part, generator, sub), images, cache,
-                                        t.channels_last, own)
-                else:
-                    v1, v2 = make_views(cfg, images, generator, own)
-                    x = torch.cat([v1, v2])  # one forward over 2N views: BN statistics span both views
-                    del v1, v2
-                    if t.channels_last:
-                        x = x.contiguous(memory_format=torch.channels_last)
-                labels2 = labels.repeat(2)
-                if cache:  # z without a graph, the loss and d loss / d z in blocks; replay below
-                    z, logits = gradcache.embed(model, forward, x, cache, amp)
-                    loss, z_grad, (z1, z2) = gradcache.loss_and_grad(z, contrastive, cache, scaler.scale)
-                    online = F.cross_entropy(logits, labels2) if online_head(cfg) else 0.0  # its value; replayed
-                elif t.method == "simclr":
-                    with amp():
-                        h, z, logits = forward(x)
-                    z1, z2 = z.float().chunk(2)
-                    z1, z2 = distributed.gather(z1), distributed.gather(z2)  # negatives from every process
-                    loss = losses.contrastive_loss(cfg.loss.name, z1, z2, **loss_params(cfg))
-                    online = F.cross_entropy(logits.float(), labels2) if online_head(cfg) else 0.0
-                else:  # supervised baseline: the classifier's gradient reaches the encoder
-                    with amp():
-                        h, _, _ = forward(x)
-                        logits = model.classifier(h)
-                    z1 = z2 = None
-                    loss = F.cross_entropy(logits.float(), labels2)
-                    online = 0.0
-                if not distributed.all_finite(loss + online):
-                    status = "diverged"
-                    online_value = float(online.detach() if torch.is_tensor(online) else online)
-                    reason = (f"non-finite loss (contrastive {float(loss.detach())}, online head {online_value}) "
-                              f"at step {step + 1}: lower optim.lr or raise loss.temperature")
-                    write({"event": "diverged", "step": step, "loss": float(loss.detach()), "reason": reason})
+                out = train_step(images, labels.repeat(2))
+                if not distributed.all_finite(out.loss + out.online):
+                    status, reason = "diverged", _diverged(out, step)
+                    write({"event": "diverged", "step": step, "loss": float(out.loss.detach()), "reason": reason})
                     break
                 optimizer.zero_grad(set_to_none=True)
-                if cache:
-                    head = (lambda lg, rows: scaler.scale(F.cross_entropy(lg, labels2[rows], reduction="sum")
-                                                          / len(labels2))) if online_head(cfg) else None
-                    gradcache.replay(forward, x, cache, amp, z_grad, head)
-                else:
-                    scaler.scale(loss + online).backward()
+                out.backward()
                 if not ddp:  # DDP has averaged them during backward
                     distributed.average_gradients(model)
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
                 images_seen += images.shape[0] * world
-                if step % t.log_every == 0 or step == total:
-                    rec = {"step": step, "epoch": step / spe, "lr": lr, "loss": loss.item(),
-                           **_step_metrics(cfg, z1, z2, logits, labels2, block=cache),
-                           "images_per_s": images_seen / (time.perf_counter() - t0)}
-                    write(rec)
-                    epoch_recs.append(rec)
-                    progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
-                if step % spe == 0:
-                    write(_epoch_record(epoch_recs, step, spe))
-                    epoch_recs = []
-                    every = cfg.eval.knn_every_epochs
-                    if monitor and every and (step // spe) % every == 0:
-                        write({"event": "monitor", "epoch": step // spe, "step": step, **monitor(model)})
+                records.after(step, lambda: {"lr": lr, "loss": out.loss.item(), **_step_metrics(
+                    cfg, out.z1, out.z2, out.logits, labels.repeat(2), block=t.grad_cache_chunk),
+                    "images_per_s": images_seen / (time.perf_counter() - t0)})
                 if step % t.checkpoint_every == 0 and step < total:
                     save(step)
-                progress.update(1)
                 faults.at_step(step, run_dir)
-            if status == "diverged":
-                break
-    progress.close()
+    records.progress.close()
     elapsed = time.perf_counter() - t0
-    if status == "completed" and step < total:
-        status = "interrupted"
+    status = "interrupted" if status == "completed" and step < total else status
     if status == "completed":
         save(step)  # the evaluations can then restart without retraining
     # "interrupted" saves nothing more, like a kill: the next call resumes from the last checkpoint
-    records = log.read()
+    return _summary(log.read(), status, reason, step, total, spe, t.log_every, elapsed, images_seen)
+
+
+class _Records:
+    """The log's records after each step: the step's (every train.log_every steps, computed only then),
+    the epoch's means, the kNN monitor's; and the progress bar."""
+
+    def __init__(self, cfg, write, epoch_recs: list[dict], spe: int, total: int, progress, monitor):
+        self.cfg, self.write, self.spe, self.total = cfg, write, spe, total
+        self.progress, self.monitor = progress, monitor
+        self.epoch_recs = epoch_recs  # step records of the current epoch (read back once, so resumes agree)
+
+    def after(self, step: int, measured) -> None:
+        spe, every = self.spe, self.cfg.eval.knn_every_epochs
+        if step % self.cfg.train.log_every == 0 or step == self.total:
+            rec = {"step": step, "epoch": step / spe, **measured()}
+            self.write(rec)
+            self.epoch_recs.append(rec)
+            self.progress.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
+        if step % spe == 0:
+            self.write(_epoch_record(self.epoch_recs, step, spe))
+            self.epoch_recs = []
+            monitored = self.monitor() if every and (step // spe) % every == 0 else None
+            if monitored:
+                self.write({"event": "monitor", "epoch": step // spe, "step": step, **monitored})
+        self.progress.update(1)
+
+
+def _shard(batch_size: int, device: torch.device):
+    """(rank, world) and this process's Rows of every global batch; None, None for one process. Each
+    process loads and augments only its rows (its views equal those rows of a one-process run's:
+    simclr.augment.augment draws for the whole batch); the config checks that the processes divide the
+    batch, so these are the rows data.batches(shard=) yields."""
+    rank, world = distributed.world()
+    if world == 1:
+        return None, None
+    per = batch_size // world
+    return (rank, world), Rows(torch.arange(rank * per, (rank + 1) * per, device=device), batch_size, rank * per)
+
+
+def _writer(log: JsonlLog, on_record, main: bool):
+    def write(record: dict) -> None:
+        if main:
+            log.write(record)
+            if on_record:
+                on_record(record)
+    return write
+
+
+def _resume(run_dir: Path, state: dict, log: JsonlLog, write, main: bool) -> int:
+    """The step to start from: the last sound checkpoint's (its model, optimizer, scaler and
+    generators restored), else 0; every process starts from the same one, or none starts."""
+    start = 0
+    saved, rejected = checkpoint.load(run_dir, main)
+    if saved is not None:
+        try:
+            for key in ("model", "optimizer", "scaler"):
+                state[key].load_state_dict(saved[key])
+            generator = state["generator"]
+            generator.set_state(saved["generator"].to(generator.get_state().device))
+            torch.set_rng_state(saved["cpu_rng"])
+        except Exception as err:  # a sound file that does not fit this run: never silently discarded
+            raise RuntimeError(f"the checkpoint in {run_dir} does not fit this run's model or optimizer "
+                               f"({type(err).__name__}: {' '.join(str(err).split())[:300]}); move it away to start "
+                               "the run over") from err
+        start = saved["step"]
+    if not distributed.agree(start):
+        raise RuntimeError(f"the processes of run {run_dir.name} found different checkpoints; rerun it")
+    if main:
+        log.truncate_after(start if saved is not None else -1)
+    for msg in rejected:  # kept in the log: a result that restarted says so
+        write({"event": "checkpoint_rejected", "step": start, "reason": msg})
+    if saved is not None:
+        write({"event": "resumed", "step": start})
+    return start
+
+
+def _diverged(out: Step, step: int) -> str:
+    online = float(out.online.detach() if torch.is_tensor(out.online) else out.online)
+    return (f"non-finite loss (contrastive {float(out.loss.detach())}, online head {online}) at step {step + 1}: "
+            "lower optim.lr or raise loss.temperature")
+
+
+def _summary(records: list[dict], status: str, reason: str, step: int, total: int, spe: int, log_every: int,
+             elapsed: float, images_seen: int) -> dict:
     out = {"status": status, "step": step, "total_steps": total, "epochs": step / spe,
            "train_seconds": elapsed, "train_images_per_s": images_seen / elapsed if elapsed else 0.0}
     if status == "diverged":
         out["reason"] = reason
     # train_* summaries: means over the last epoch's step records
-    last = [r for r in records if "event" not in r][-max(1, spe // t.log_every):]
+    last = [r for r in records if "event" not in r][-max(1, spe // log_every):]
     for k in ("loss", "contrastive_acc", "entropy", "online_acc"):
         values = [r[k] for r in last if k in r]
         if values:
