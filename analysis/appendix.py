@@ -5,15 +5,12 @@ python analysis/appendix.py [--results results/appendix/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import BLUR, CIFAR10_B9, FLIP, TABLE_B3  # noqa: E402
+from analysis import common
+from analysis.paper import BLUR, CIFAR10_B9, FLIP, TABLE_B3
 
 STUDY = "appendix"
 SUP = "supervised_augmentation"

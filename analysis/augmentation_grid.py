@@ -11,12 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from studies.augmentation_grid import OPERATORS  # noqa: E402
+from analysis import common
+from studies.augmentation_grid import OPERATORS
 
 STUDY = "augmentation_grid"
 # the quickstart's protocol: named in every title and kept apart from the one-branch claims

@@ -5,15 +5,12 @@ python analysis/batch_size_epochs.py [--results results/batch_size_epochs/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import TABLE_B1  # noqa: E402
+from analysis import common
+from analysis.paper import TABLE_B1
 
 STUDY = "batch_size_epochs"
 SCALINGS = ("linear", "sqrt")

@@ -5,16 +5,13 @@ python analysis/color_strength.py [--results results/color_strength/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import TABLE1  # noqa: E402
-from studies.color_strength import COLUMNS  # noqa: E402
+from analysis import common
+from analysis.paper import TABLE1
+from studies.color_strength import COLUMNS
 
 STUDY = "color_strength"
 ROWS = {"simclr": "SimCLR", "supervised": "Supervised"}

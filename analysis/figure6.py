@@ -11,18 +11,15 @@ histogram among n images (chance 1/n), without and with colour distortion.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
+import torch
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from analysis import common  # noqa: E402
-from simclr.config import load  # noqa: E402
-from simclr.run import load_data  # noqa: E402
-from simclr.views import two_views  # noqa: E402
+from analysis import common
+from simclr.config import load
+from simclr.run import load_data
+from simclr.views import two_views
 
 BINS = 16
 

@@ -5,15 +5,12 @@ python analysis/h_vs_gh.py [--results results/h_vs_gh/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import TABLE3  # noqa: E402
+from analysis import common
+from analysis.paper import TABLE3
 
 STUDY = "h_vs_gh"
 DEFAULT, EXTRA = "default", "with rotation, noise, Sobel"

@@ -5,16 +5,13 @@ python analysis/loss_functions.py [--results results/loss_functions/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import TABLE4  # noqa: E402
-from studies.loss_functions import COLUMNS, GRIDS  # noqa: E402
+from analysis import common
+from analysis.paper import TABLE4
+from studies.loss_functions import COLUMNS, GRIDS
 
 STUDY = "loss_functions"
 PARAM = {"NT-Xent": "t", "NT-Logi.": "t", "Margin": "margin"}

@@ -17,12 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text  # noqa: E402
-from simclr.store import migrate  # noqa: E402
-from studies.common import MANIFEST, read_manifest  # noqa: E402
-from studies.run import STUDIES  # noqa: E402
+from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text
+from simclr.store import migrate
+from studies.common import MANIFEST, read_manifest
+from studies.run import STUDIES
 
 HEADER = ["| study | store | claim " + CLAIM_COLUMNS, "|---|---|---|---|---|---|---|"]
 

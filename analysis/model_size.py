@@ -5,15 +5,12 @@ python analysis/model_size.py [--results results/model_size/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import FIGURE7_ENDPOINTS, SUPERVISED_R50  # noqa: E402
+from analysis import common
+from analysis.paper import FIGURE7_ENDPOINTS, SUPERVISED_R50
 
 STUDY = "model_size"
 

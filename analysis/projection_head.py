@@ -5,14 +5,11 @@ python analysis/projection_head.py [--results results/projection_head/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
+from analysis import common
 
 STUDY = "projection_head"
 

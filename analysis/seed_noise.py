@@ -6,16 +6,13 @@ python analysis/seed_noise.py [--results results/seed_noise/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from simclr.store import write_json  # noqa: E402
-from studies.common import read_manifest  # noqa: E402
+from analysis import common
+from simclr.store import write_json
+from studies.common import read_manifest
 
 STUDY = "seed_noise"
 # (metric, scale, unit): top-1 of the two probes, and the pretext statistics the temperature claims use

@@ -5,15 +5,12 @@ python analysis/semi_supervised.py [--results results/semi_supervised/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import TABLE7, TABLE7_TOP5  # noqa: E402
+from analysis import common
+from analysis.paper import TABLE7, TABLE7_TOP5
 
 STUDY = "semi_supervised"
 FRACTIONS = (0.01, 0.1)

@@ -5,16 +5,13 @@ python analysis/temperature.py [--results results/temperature/tiny]
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import TABLE5  # noqa: E402
-from studies.temperature import CELLS  # noqa: E402
+from analysis import common
+from analysis.paper import TABLE5
+from studies.temperature import CELLS
 
 STUDY = "temperature"
 PRETEXT = ("train_entropy", "train_contrastive_acc")

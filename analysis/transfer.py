@@ -6,17 +6,14 @@ python analysis/transfer.py [--results results/transfer/tiny]
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from analysis import common  # noqa: E402
-from analysis.paper import TABLE8_ALIASES, TABLE8_LINEAR  # noqa: E402
-from studies.common import read_manifest  # noqa: E402
-from studies.transfer import TARGETS  # noqa: E402
+from analysis import common
+from analysis.paper import TABLE8_ALIASES, TABLE8_LINEAR
+from studies.common import read_manifest
+from studies.transfer import TARGETS
 
 STUDY = "transfer"
 METHODS = ("simclr", "supervised")

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torchvision.io import encode_jpeg
 
-from throughput import load  # this script's folder is on the path
+from benchmarks.throughput import load
 from simclr import device as devices
 from simclr.data import pretraining_stream
 from simclr.store import environment

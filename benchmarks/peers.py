@@ -20,19 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from simclr import allocator, config, losses  # noqa: E402
-from simclr.models import build_model  # noqa: E402
-from simclr.optim import build_optimizer  # noqa: E402
-from simclr.store import environment  # noqa: E402
-from simclr.train import autocast, loss_params, make_views  # noqa: E402
+from simclr import allocator, config, losses
+from simclr.models import build_model
+from simclr.optim import build_optimizer
+from simclr.store import environment
+from simclr.train import autocast, loss_params, make_views
 
 
 def rate(step, batch: int, steps: int, warmup: int) -> float:

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.throughput import arguments, load, start  # noqa: E402
-from simclr import device as devices  # noqa: E402
-from simclr.models import build_model  # noqa: E402
-from simclr.optim import build_optimizer  # noqa: E402
-from simclr.store import environment  # noqa: E402
-from simclr.train import autocast, make_views  # noqa: E402
+from benchmarks.throughput import arguments, load, start
+from simclr import device as devices
+from simclr.models import build_model
+from simclr.optim import build_optimizer
+from simclr.store import environment
+from simclr.train import autocast, make_views
 
 GROUPS = {  # first match wins; aten operator names as the profiler reports them
     "convolution": r"conv|mkldnn",

@@ -24,20 +24,17 @@ import argparse
 import json
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from simclr import allocator, augment, config, losses  # noqa: E402
-from simclr.models import build_model  # noqa: E402
-from simclr.optim import build_optimizer  # noqa: E402
-from simclr import device as devices  # noqa: E402
-from simclr.store import environment  # noqa: E402
-from simclr.train import autocast, loss_params, make_views  # noqa: E402
+from simclr import allocator, augment, config, losses
+from simclr.models import build_model
+from simclr.optim import build_optimizer
+from simclr import device as devices
+from simclr.store import environment
+from simclr.train import autocast, loss_params, make_views
 
 
 def timed(fn, steps: int) -> float:

@@ -14,13 +14,11 @@ import sys
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python studies/run.py` from a checkout
-
-from simclr.config import HASH_VERSION, ConfigError, replace, total_steps  # noqa: E402
-from simclr.store import StoreError, check_writable, migrate, verify  # noqa: E402
-from studies import common  # noqa: E402
-from studies.launch import LAUNCHERS, Resources, cores, describe, launch  # noqa: E402
-from studies.presets import baseline  # noqa: E402
+from simclr.config import HASH_VERSION, ConfigError, replace, total_steps
+from simclr.store import StoreError, check_writable, migrate, verify
+from studies import common
+from studies.launch import LAUNCHERS, Resources, cores, describe, launch
+from studies.presets import baseline
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
            "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix", "seed_noise")
