@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text
-from simclr.store import migrate
+from simclr.migrate import migrate
 from studies.common import MANIFEST, read_manifest
 from studies.run import STUDIES
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import simclr
 from simclr import checkpoint
-from simclr.config import replace
+from simclr.config import replace, to_dict
 from simclr.store import RunBusy, StoreError, read_json, record_failure, update_json
 
 LAUNCHERS = ("local", "ray", "slurm", "ray-slurm")
@@ -68,7 +68,7 @@ def execute(cfg, results: str, threads: int = 0, on_checkpoint=None, reraise: bo
     except Exception as err:
         failure = {"run_id": cfg.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}",
                    "traceback": traceback.format_exc()}
-        record_failure(Path(results) / cfg.run_id, cfg, failure)
+        record_failure(Path(results) / cfg.run_id, to_dict(cfg), failure)
         if reraise:
             raise
         return failure
@@ -85,7 +85,7 @@ def stored_outcome(cfg, results: str, reason: str = "") -> dict:
     if (run_dir / "metrics.json").exists():
         return read_json(run_dir / "metrics.json")
     if not (run_dir / "error.json").exists() or reason:
-        record_failure(run_dir, cfg, {"run_id": cfg.run_id, "status": "failed",
+        record_failure(run_dir, to_dict(cfg), {"run_id": cfg.run_id, "status": "failed",
                                       "error": reason or "the run ended without a result"})
     return {"run_id": cfg.run_id, "status": "failed", **read_json(run_dir / "error.json")}
 

@@ -15,7 +15,8 @@ import traceback
 from pathlib import Path
 
 from simclr.config import HASH_VERSION, ConfigError, replace, total_steps
-from simclr.store import StoreError, check_writable, migrate, verify
+from simclr.migrate import migrate
+from simclr.store import StoreError, check_writable, verify
 from studies import common
 from studies.launch import LAUNCHERS, Resources, cores, describe, launch
 from studies.presets import baseline

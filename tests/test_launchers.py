@@ -277,7 +277,7 @@ def test_status_of_a_local_study_reads_the_store(tmp_path, capsys):
     cfgs = configs()
     simclr.run(cfgs[0], tmp_path)
     simclr.run(cfgs[1], tmp_path, stop_after=2)
-    record_failure(tmp_path / cfgs[2].run_id, cfgs[2], {"error": "RuntimeError: boom"})
+    record_failure(tmp_path / cfgs[2].run_id, simclr.to_dict(cfgs[2]), {"error": "RuntimeError: boom"})
     assert main(["temperature", "--status", "--results", str(tmp_path), *sets()]) == 0
     out = capsys.readouterr().out
     assert out.startswith("done 1 | running 0 | queued 0 | failed 1 | to run 4")

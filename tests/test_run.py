@@ -282,7 +282,7 @@ def test_transfer_check_opens_without_decoding(tmp_path):
 
 def test_run_id_survives_added_fields_and_old_stores_migrate(tmp_path):
     from simclr.config import identity, to_dict
-    from simclr.store import migrate
+    from simclr.migrate import migrate
     from studies import common
 
     # a field added later with a default that keeps the old behaviour does not change the identity
@@ -307,7 +307,7 @@ def test_run_id_survives_added_fields_and_old_stores_migrate(tmp_path):
 
 def test_runs_of_an_engine_whose_results_differ_are_never_renamed_or_reused(tmp_path, capsys):
     from simclr.config import RESULTS_SINCE, run_id
-    from simclr.store import migrate
+    from simclr.migrate import migrate
 
     cfg = fast("train.steps=4", "optim.warmup_epochs=0.25")
     m = simclr.run(cfg, tmp_path)
