@@ -372,11 +372,9 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     if cfg.encoder.width <= 0:
         e.append(f"encoder.width={cfg.encoder.width}: must be > 0")
     _choice(e, "encoder.input_norm", cfg.encoder.input_norm, ("centred", "imagenet", "none"))
-    if cfg.encoder.weights and not os.path.isfile(cfg.encoder.weights):
-        e.append(f"encoder.weights={cfg.encoder.weights}: no such file (a .safetensors or .pt state dict)")
-    elif bool(cfg.encoder.weights) != bool(cfg.encoder.weights_sha256):
-        e.append("encoder.weights and encoder.weights_sha256 come together: python -m simclr.evaluate "
-                 "--weights PATH fills in the file's sha256")
+    if bool(cfg.encoder.weights) != bool(cfg.encoder.weights_sha256):
+        e.append("encoder.weights and encoder.weights_sha256 come together: python -m simclr.evaluate_weights "
+                 "PATH fills in the file's sha256")
     _choice(e, "head.kind", hd.kind, ("none", "linear", "mlp"))
     if hd.kind == "mlp" and hd.layers < 2:
         e.append(f"head.layers={hd.layers}: an mlp head has >= 2 layers (use head.kind=linear for one)")
@@ -414,8 +412,6 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
             e.append("train.grad_cache_chunk applies to train.method=simclr with train.bn_groups=1 "
                      "(chunks already give BN per chunk)")
     _choice(e, "train.data_parallel", t.data_parallel, ("auto", "ddp", "allreduce"))
-    if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        e.append("train.tensorboard=true needs the tensorboard package: pip install -e '.[tensorboard]'")
     if "/" in t.run_name or t.run_name.startswith("."):
         e.append(f"train.run_name={t.run_name!r}: a folder name (no '/', not starting with '.')")
     if t.data_parallel == "ddp" and not (t.method == "simclr" and online_head(cfg) and not t.grad_cache_chunk):
@@ -578,6 +574,18 @@ def _unlabelled_misuse(cfg: RunConfig) -> list[str]:
             e.append(f"{', '.join(needs)} need labelled images: name them with eval.data=folder:/path "
                      "(train/ and test/, one folder per class), or drop the evaluation")
     return e
+
+
+def check_environment(cfg: RunConfig) -> None:
+    """Rules on this machine's files and packages, checked when a run starts (not when a stored config
+    is read: a store stays readable where the weights file or tensorboard is gone)."""
+    e = []
+    if cfg.encoder.weights and not os.path.isfile(cfg.encoder.weights):
+        e.append(f"encoder.weights={cfg.encoder.weights}: no such file (a .safetensors or .pt state dict)")
+    if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        e.append("train.tensorboard=true needs the tensorboard package: pip install -e '.[tensorboard]'")
+    if e:
+        raise ConfigError(_format(e))
 
 
 def check_against_data(cfg: RunConfig, num_train: int, train_labels=None) -> None:

@@ -247,22 +247,24 @@ def _cache_base(cache_dir: str | None) -> str:
     return cache_dir or os.environ.get("SIMCLR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "simclr")
 
 
-def _cache_path(root: str, image_size: int, paths: list[str], cache_dir: str | None) -> tuple[str, str]:
-    """(path, prefix): the prefix names the tree and size; the rest changes whenever a file is added,
-    removed, renamed, resized or touched, so a changed tree is decoded again."""
+def _cache_path(root: str, image_size: int, paths: list[str], cache_dir: str | None,
+                kind: str = "folder") -> tuple[str, str]:
+    """(path, prefix): the prefix names the kind (folder: train/ and test/ splits; images: every image,
+    no labels), the tree and the size; the rest changes whenever a file is added, removed, renamed,
+    resized or touched, so a changed tree is decoded again."""
     root = os.path.abspath(root)
-    h = hashlib.sha256(f"{_CACHE_FORMAT}|{root}|{image_size}|{len(paths)}".encode())
+    h = hashlib.sha256(f"{_CACHE_FORMAT}|{kind}|{root}|{image_size}|{len(paths)}".encode())
     for p in paths:
         st = os.stat(p)
         h.update(f"|{p}|{st.st_size}|{st.st_mtime_ns}".encode())
     tree = hashlib.sha256(root.encode()).hexdigest()[:8]
-    prefix = f"folder-{os.path.basename(root) or 'root'}-{tree}-{image_size}px-"
+    prefix = f"{kind}-{os.path.basename(root) or 'root'}-{tree}-{image_size}px-"
     return os.path.join(_cache_base(cache_dir), prefix + h.hexdigest()[:16] + ".pt"), prefix
 
 
-def _cached(root: str, image_size: int, paths: list[str], cache_dir: str | None, build) -> dict:
+def _cached(root: str, image_size: int, paths: list[str], cache_dir: str | None, build, kind: str = "folder") -> dict:
     """The decoded arrays of a tree: from the cache when its files have not changed, else build() saved."""
-    path, prefix = _cache_path(root, image_size, paths, cache_dir)
+    path, prefix = _cache_path(root, image_size, paths, cache_dir, kind)
     if os.path.exists(path):
         try:
             return torch.load(path, weights_only=True)
@@ -314,7 +316,7 @@ def unlabelled_splits(name: str, root: str, image_size: int, cache_dir: str | No
     else:
         paths = _list_images(root)
         images = _cached(root, image_size, paths, cache_dir,
-                         lambda: {"train_images": _stack(_decode_files(paths), image_size)})["train_images"]
+                         lambda: {"train_images": _stack(_decode_files(paths), image_size)}, "images")["train_images"]
     empty = torch.empty(0, 3, image_size, image_size, dtype=torch.uint8)
     return Splits(images, torch.zeros(len(images), dtype=torch.int64), empty, torch.empty(0, dtype=torch.int64),
                   1, name, [])

@@ -7,18 +7,21 @@ resnet18/34/50/101/152 at width 1 export under torchvision's own keys, loadable 
     import torch, torchvision
     m = torchvision.models.resnet50(weights=None)
     m.fc = torch.nn.Identity()                          # h, the 2048-d output of global average pooling
-    # CIFAR stem runs only: m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False); m.maxpool = torch.nn.Identity()
-    m.load_state_dict(safetensors.torch.load_file("OUT.safetensors"))  # or torch.load("OUT.pt", weights_only=True)
+    # CIFAR stem runs only, first:
+    # m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False); m.maxpool = torch.nn.Identity()
+    m.load_state_dict(safetensors.torch.load_file("OUT.safetensors"))
+    # or m.load_state_dict(torch.load("OUT.pt", weights_only=True))
 
-Inputs: RGB in [0, 1], then torchvision's Normalize(mean=[0.5] * 3, std=[0.5] * 3): the suite's encoder
-centres its views as x * 2 - 1 inside forward (not folded into conv1: its zero padding would then
-pad with -1 instead of 0, and the border outputs would differ). Other ResNets (resnet_tiny,
-resnet_small, any width) export under simclr.models.ResNet's keys, loadable into
-ResNet(arch, width, stem) from OUT.json. The key map, in both directions, is `torchvision_keys`:
-stem.0 -> conv1, stem.1 -> bn1, stages.i.j -> layer{i+1}.j, shortcut.0/1 -> downsample.0/1, the
-block's convN/bnN unchanged (the bottleneck's stride on its 3x3, as torchvision's ResNet v1.5).
+Inputs: RGB in [0, 1], then torchvision's Normalize with the .json's "normalize" (mean = std = [0.5] * 3
+for the suite's own runs): the suite's encoder centres its views as x * 2 - 1 inside forward (not
+folded into conv1: its zero padding would then pad with -1 instead of 0, and the border outputs would
+differ). Other ResNets (resnet_tiny, resnet_small, any width) export under simclr.models.ResNet's keys,
+loadable into ResNet(arch, width, stem) from the .json written beside the weights (OUT.safetensors.json).
+The key map, in both directions, is `torchvision_keys`: stem.0 -> conv1, stem.1 -> bn1, stages.i.j ->
+layer{i+1}.j, shortcut.0/1 -> downsample.0/1, the block's convN/bnN unchanged (the bottleneck's stride
+on its 3x3, as torchvision's ResNet v1.5).
 
-OUT.json beside the weights records the run, the architecture, the key format, the input
+OUT.<suffix>.json beside the weights records the run, the architecture, the key format, the input
 normalisation and the weights' sha256. --head adds the projection head g under "head." keys (so the
 file then loads with strict=False, or after taking those keys out).
 """
@@ -37,7 +40,10 @@ from simclr.config import from_dict
 from simclr.models import RESNETS
 
 TORCHVISION = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}
-NORMALIZE = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+# what the encoder does to an image in [0, 1] (encoder.input_norm), as torchvision's Normalize
+NORMALIZE = {"centred": {"mean": [0.5] * 3, "std": [0.5] * 3},
+             "imagenet": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+             "none": {"mean": [0.0] * 3, "std": [1.0] * 3}}
 _OURS = [(r"^stem\.0\.", "conv1."), (r"^stem\.1\.", "bn1."), (r"\.shortcut\.", ".downsample.")]
 
 
@@ -133,7 +139,8 @@ def export(run_dir: str | Path, out: str | Path, head: bool = False) -> dict:
         "keys": "simclr.models.ResNet" if ours else f"torchvision.models.{e.arch}",
         "cifar_stem_changes": None if e.stem != "cifar" or ours else
         "conv1 = Conv2d(3, 64, 3, 1, 1, bias=False); maxpool = Identity()",
-        "input": "RGB in [0, 1], then Normalize(mean=0.5, std=0.5) (x * 2 - 1)", "normalize": NORMALIZE,
+        "input": f"RGB in [0, 1], then torchvision's Normalize(**normalize) (encoder.input_norm={e.input_norm})",
+        "normalize": NORMALIZE[e.input_norm],
         "h_dim": h_dim(e.arch, e.width), "head": head, "file": out.name, "sha256": sha256(out),
     }
     Path(str(out) + ".json").write_text(json.dumps(described, indent=2) + "\n")

@@ -16,7 +16,7 @@ from simclr import device as devices
 from simclr import config as config_mod
 from simclr.config import RunConfig, to_dict
 from simclr.data import FolderStream, InMemory, load_splits, check_transfer, pretraining_stream, transfer_splits
-from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint
+from simclr.evaluate import assert_unchanged, evaluate, knn_monitor, state_fingerprint, transfer
 from simclr.export import load_encoder, sha256
 from simclr.models import build_model, num_params
 from simclr.store import atomic_torch_save, check_writable, environment, read_json, run_lock, write_json
@@ -51,6 +51,7 @@ def run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None = None, 
 def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_checkpoint, held) -> dict:
     rank, world_size = distributed.world()
     config_mod.validate(cfg, world_size=world_size)
+    config_mod.check_environment(cfg)
     if world_size > 1 and cfg.train.bn_groups > 1:
         raise config_mod.ConfigError(f"train.bn_groups={cfg.train.bn_groups} emulates per-device BN in one "
                                      f"process; with {world_size} processes BN is global: drop the option")
@@ -87,7 +88,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
     if cfg.encoder.weights:  # outside weights, checked against the sha256 the run is named by
         if sha256(cfg.encoder.weights) != cfg.encoder.weights_sha256:
             raise config_mod.ConfigError(f"encoder.weights={cfg.encoder.weights} has changed since the config "
-                                         "named its sha256: drop encoder.weights_sha256 to name the new file")
+                                         "named its sha256: evaluate the new file as a run of its own, python -m "
+                                         "simclr.evaluate_weights PATH")
         try:
             load_encoder(model.encoder, cfg.encoder.weights)
         except ValueError as err:
@@ -128,8 +130,10 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         return metrics  # no metrics.json: the next call resumes from the checkpoint; process 0 evaluates
     if result["status"] == "completed":
         frozen = state_fingerprint(model.encoder)
-        if labelled:  # unlabelled pretraining images and no eval.data: the train_* summaries only
+        if labelled:
             metrics.update(evaluate(cfg, model, labelled, device))
+        for spec in [] if labelled else cfg.eval.transfer:  # unlabelled, no eval.data: transfer needs none
+            metrics.update(transfer(cfg, model, spec, device))
         assert_unchanged(model.encoder, frozen)
         atomic_torch_save(run_dir / "model.pt", devices.to_cpu(model.state_dict()))  # loads anywhere
     metrics["seconds"] = time.perf_counter() - t0

@@ -1,5 +1,6 @@
 """Weights out: the exported encoder, loaded into torchvision's ResNet as the export's docstring says,
-gives the suite's h (float32, 1e-5) on fixed inputs."""
+gives the suite's h (float32, 1e-5) on fixed inputs. Weights in: an outside state dict evaluated as a
+run, and an export evaluated again giving its run's numbers."""
 import json
 
 import pytest
@@ -35,10 +36,13 @@ def fake_run(tmp_path, *overrides):
     return run_dir, model.eval()
 
 
-@pytest.mark.parametrize("arch, stem, suffix, size", [("resnet18", "cifar", ".safetensors", 32),
-                                                      ("resnet50", "imagenet", ".pt", 64)])
-def test_torchvision_resnet_loaded_from_the_export_gives_the_same_h(tmp_path, arch, stem, suffix, size):
-    run_dir, model = fake_run(tmp_path, f"encoder.arch={arch}", f"encoder.stem={stem}")
+@pytest.mark.parametrize("arch, stem, suffix, size, norm", [("resnet18", "cifar", ".safetensors", 32, "centred"),
+                                                            ("resnet50", "imagenet", ".pt", 64, "centred"),
+                                                            ("resnet34", "imagenet", ".pt", 32, "imagenet")])
+def test_torchvision_resnet_loaded_from_the_export_gives_the_same_h(tmp_path, arch, stem, suffix, size, norm):
+    """The .json's normalisation is the run's (encoder.input_norm: an evaluated torchvision checkpoint's
+    is ImageNet's)."""
+    run_dir, model = fake_run(tmp_path, f"encoder.arch={arch}", f"encoder.stem={stem}", f"encoder.input_norm={norm}")
     out = tmp_path / f"encoder{suffix}"
     described = export.export(run_dir, out)
     tv = getattr(torchvision.models, arch)(weights=None)
@@ -111,6 +115,11 @@ def test_a_torchvision_state_dict_is_evaluated_like_a_run(tmp_path):
     # another file under the same name is a different encoder: refused, not evaluated as the old one
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet18.pth")
     with pytest.raises(simclr.ConfigError, match="has changed since the config named its sha256"):
+        simclr.run(simclr.replace(cfg, **{"seed": 1}), tmp_path / "store")
+    # the file gone: the stored run stays readable (its config loads); a new run asking for it is refused
+    (tmp_path / "resnet18.pth").unlink()
+    assert simclr.config.from_dict(json.loads((run_dir / "config.json").read_text())) == cfg
+    with pytest.raises(simclr.ConfigError, match="no such file"):
         simclr.run(simclr.replace(cfg, **{"seed": 1}), tmp_path / "store")
 
 

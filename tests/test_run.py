@@ -171,6 +171,14 @@ def test_an_unlabelled_folder_pretrains_and_evaluates_on_the_set_eval_data_names
     m = simclr.run(cfg, tmp_path / "runs")
     assert m["status"] == "completed" and m["step"] == 3 and m["train_contrastive_acc"] >= 0
     assert not any(k.startswith(("knn", "linear", "online")) for k in m), m
+    # transfer needs no labels of the pretraining images: it runs without eval.data
+    moved = simclr.run(simclr.config.replace(cfg, **{"eval.transfer": ["synthetic"]}), tmp_path / "runs")
+    assert 0 <= moved["transfer_synthetic_linear_acc"] <= 100
+    # the same folder read with its labels and without: two caches, never one for the other
+    from simclr.data import load_splits
+    labelled = load_splits("folder", str(tmp_path / "labelled"), 24, cache_dir=str(tmp_path / "cache"))
+    every = load_splits("folder", str(tmp_path / "labelled"), 24, cache_dir=str(tmp_path / "cache"), labels="none")
+    assert len(every.train_images) == len(labelled.train_images) + len(labelled.test_images)
     log = [json.loads(line) for line in (tmp_path / "runs" / cfg.run_id / "log.jsonl").read_text().splitlines()]
     assert not any("online_acc" in r for r in log)
     evaluated = simclr.run(simclr.config.replace(cfg, **{"eval.data": f"folder:{tmp_path / 'labelled'}"}),
