@@ -17,14 +17,6 @@ from pathlib import Path
 PREFIX = {None: "train", "epoch": "epoch", "monitor": "monitor"}
 
 
-def available() -> bool:
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _numbers(record: dict) -> dict:
     return {k: v for k, v in record.items()
             if k not in ("step", "epoch", "event") and isinstance(v, (int, float)) and not isinstance(v, bool)}
