@@ -73,8 +73,9 @@ class ResNet(nn.Module):
         # torchvision's mean/std, for its supervised weights; none: as is. Not in the state dict.
         mean, std = {"centred": (0.5, 0.5), "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
                      "none": (0.0, 1.0)}[input_norm]
-        self.register_buffer("mean", torch.tensor(mean).expand(3).reshape(3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).expand(3).reshape(3, 1, 1), persistent=False)
+        # (3, 1, 1) tensors of their own (an expanded scalar shares one element, which in-place moves refuse)
+        self.register_buffer("mean", torch.tensor(mean).expand(3).reshape(3, 1, 1).clone(), persistent=False)
+        self.register_buffer("std", torch.tensor(std).expand(3).reshape(3, 1, 1).clone(), persistent=False)
         self.input_norm = input_norm
         block = BasicBlock if kind == "basic" else Bottleneck
         widths = [max(1, round(base * width * 2 ** i)) for i in range(4)]
