@@ -146,7 +146,7 @@ class TrainConfig:
     epochs: float = 100.0          # passes over the training set (0: no pretraining, a random-init baseline)
     steps: int = 0                 # if > 0, overrides epochs: total optimizer steps
     online_head: bool = True       # linear classifier on stop-gradient(h) trained alongside
-    precision: str = "bf16"        # fp32 | bf16 | fp16 (autocast; loss logits always float32)
+    precision: str = "bf16"        # fp32 | bf16 | fp16 | auto (autocast; loss logits always float32)
     channels_last: bool = True
     bn_groups: int = 1             # 1: global BN over all 2N views; k: per-device BN as on k devices (appendix)
     grad_cache_chunk: int = 0      # views per forward of the gradient cache (0: off): exact loss over the
@@ -397,7 +397,7 @@ def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
     if o.nesterov and o.momentum == 0:
         e.append("optim.nesterov=true needs optim.momentum > 0")
     _choice(e, "train.method", t.method, ("simclr", "supervised"))
-    _choice(e, "train.precision", t.precision, ("fp32", "bf16", "fp16"))
+    _choice(e, "train.precision", t.precision, ("fp32", "bf16", "fp16", "auto"))
     if t.batch_size < 2:
         e.append(f"train.batch_size={t.batch_size}: contrastive learning needs >= 2 images per step")
     elif t.batch_size % world_size:

@@ -38,16 +38,20 @@ def resolve(name: str, local_rank: int | None = None) -> torch.device:
     return device
 
 
-def check_precision(device: torch.device, precision: str) -> None:
-    """Refuse bf16 on a GPU that only emulates it (compute capability < 8: V100, T4), several times
-    slower than fp16 there; the config names its precision, so the fix is the user's, not silent."""
-    if device.type != "cuda" or precision != "bf16":
-        return
+def precision(device: torch.device, name: str) -> str:
+    """train.precision on `device`: "auto" is bf16 on a GPU that computes it (compute capability >= 8),
+    fp16 on one that only emulates it (V100, T4: bf16 is several times slower there), fp32 elsewhere.
+    An explicit bf16 on such a GPU is refused: the config named it, so the fix is the user's."""
+    if device.type != "cuda" or name not in ("auto", "bf16"):
+        return "fp32" if name == "auto" else name
     major, minor = torch.cuda.get_device_capability(device)
+    if name == "auto":
+        return "bf16" if major >= 8 else "fp16"
     if major < 8:
         raise ValueError(f"train.precision=bf16 on {torch.cuda.get_device_name(device)} (compute capability "
                          f"{major}.{minor}) is emulated, several times slower than fp16 there: use "
-                         "train.precision=fp16")
+                         "train.precision=fp16 or auto")
+    return name
 
 
 def for_features(device: torch.device, nbytes: int) -> torch.device:

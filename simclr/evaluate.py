@@ -24,7 +24,7 @@ from simclr import device as devices
 from simclr.config import online_head
 from simclr.data import InMemory, label_subset, transfer_splits
 from simclr.optim import lr_at, scaled_lr, set_lr
-from simclr.train import autocast
+from simclr.train import autocast, grad_scaler
 
 
 @torch.no_grad()
@@ -142,7 +142,7 @@ def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size:
     batch_size = min(batch_size, len(subset))
     peak = scaled_lr(lr, batch_size, "linear")
     opt = torch.optim.SGD(net.parameters(), lr=peak, momentum=0.9, nesterov=True)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    scaler = grad_scaler(device, precision)
     spe = subset.steps_per_epoch(batch_size)
     total, step = epochs * spe, 0
     g = devices.generator(device, seed)

@@ -65,7 +65,7 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
         check_writable(results_dir)  # a full or read-only disk fails now, not after hours of training
     device = devices.resolve(cfg.train.device)  # one GPU per process, always with an index
     try:
-        devices.check_precision(device, cfg.train.precision)
+        precision = devices.precision(device, cfg.train.precision)
     except ValueError as err:
         raise config_mod.ConfigError(config_mod._format([str(err)])) from None
     devices.use(device)
@@ -102,7 +102,8 @@ def _run(cfg: RunConfig, results_dir: str | Path, stop_after: int | None, on_che
             return read_json(metrics_path)
         write_json(run_dir / "config.json", to_dict(cfg))
         (run_dir / "error.json").unlink(missing_ok=True)  # this attempt replaces an earlier failed one
-        env = {**environment(cfg.seed, device), "world_size": world_size, "malloc": malloc}
+        env = {**environment(cfg.seed, device), "world_size": world_size, "malloc": malloc,
+               "precision": precision}
         if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
             env["previous_sessions"] = [read_json(run_dir / "env.json")]
         write_json(run_dir / "env.json", env)

@@ -28,9 +28,15 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def autocast(device: torch.device, precision: str):
+    precision = devices.precision(device, precision)  # "auto": what the device computes natively
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=DTYPES[precision])
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling, which fp16's narrow exponent needs and bf16 and fp32 do not."""
+    return torch.amp.GradScaler(device.type, enabled=devices.precision(device, precision) == "fp16")
 
 
 def recipe(ops) -> list[tuple[str, dict]]:
@@ -153,7 +159,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     if t.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, model, t.batch_size)
-    scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16")
+    scaler = grad_scaler(device, t.precision)
     generator = devices.generator(device, cfg.seed)
     augment.compile_kernels(t.compile)
     rank, world = distributed.world()
@@ -347,7 +353,7 @@ def explain_oom(cfg: RunConfig, device: torch.device):
                          "over the whole batch, activations of one chunk of views at a time; BN per chunk)")
         elif t.grad_cache_chunk > 1:
             fixes.append(f"a smaller train.grad_cache_chunk (now {t.grad_cache_chunk}; it must divide {2 * per})")
-        if t.precision == "fp32":
+        if devices.precision(device, t.precision) == "fp32":
             fixes.append("train.precision=bf16 (about half the activation memory)")
         fixes.append("a lower train.batch_size (this changes the experiment)")
         raise OutOfMemory(

@@ -29,7 +29,7 @@ BASELINES: dict[str, dict] = {
     "cifar10": {
         "data": {"name": "cifar10", "image_size": 32},
         "encoder": {"arch": "resnet50", "stem": "cifar"},
-        "train": {"batch_size": 1024, "epochs": 500.0, "precision": "bf16"},
+        "train": {"batch_size": 1024, "epochs": 500.0, "precision": "auto"},
         "optim": {"name": "lars", "lr": 1.0, "warmup_epochs": 10.0, "weight_decay": 1e-6},
         "loss": {"temperature": 0.5},
         "augment": {"view1": _recipe(0.5, (0.08, 1.0), False), "view2": _recipe(0.5, (0.08, 1.0), False)},
@@ -38,7 +38,7 @@ BASELINES: dict[str, dict] = {
     "imagenet": {
         "data": {"name": "imagenet", "image_size": 224, "workers": 16},
         "encoder": {"arch": "resnet50", "stem": "imagenet"},
-        "train": {"batch_size": 4096, "epochs": 100.0, "precision": "bf16"},
+        "train": {"batch_size": 4096, "epochs": 100.0, "precision": "auto"},
         "optim": {"name": "lars", "lr": 0.3, "warmup_epochs": 10.0, "weight_decay": 1e-6},
         "loss": {"temperature": 0.1},
         "augment": {"view1": _recipe(1.0, (0.08, 1.0), True), "view2": _recipe(1.0, (0.08, 1.0), True)},

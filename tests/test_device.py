@@ -42,15 +42,32 @@ def test_auto_and_cuda_always_resolve_with_an_index(cuda, monkeypatch):
         devices.resolve("cuda:1")
 
 
-def test_bf16_is_refused_where_a_gpu_only_emulates_it(cuda, monkeypatch):
+def test_precision_auto_is_what_the_device_computes_and_emulated_bf16_is_refused(cuda, monkeypatch):
+    gpu = torch.device("cuda", 0)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
     with pytest.raises(ValueError, match="compute capability 7.0.*train.precision=fp16"):
-        devices.check_precision(torch.device("cuda", 0), "bf16")
-    devices.check_precision(torch.device("cuda", 0), "fp16")
-    devices.check_precision(torch.device("cpu"), "bf16")
+        devices.precision(gpu, "bf16")
+    assert devices.precision(gpu, "auto") == "fp16"  # bf16 is emulated there
+    assert devices.precision(gpu, "fp16") == "fp16"
+    assert devices.precision(torch.device("cpu"), "bf16") == "bf16"
+    assert devices.precision(torch.device("cpu"), "auto") == "fp32"
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # A100: native
-    devices.check_precision(torch.device("cuda", 0), "bf16")
+    assert devices.precision(gpu, "bf16") == "bf16"
+    assert devices.precision(gpu, "auto") == "bf16"
+
+
+def test_precision_auto_sets_autocast_and_loss_scaling(cuda, monkeypatch):
+    from simclr.train import autocast, grad_scaler
+    gpu = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # T4
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled: ("scaler", device, enabled))
+    monkeypatch.setattr(torch, "autocast", lambda device, dtype: ("autocast", device, dtype))
+    assert autocast(gpu, "auto") == ("autocast", "cuda", torch.float16)
+    assert grad_scaler(gpu, "auto") == ("scaler", "cuda", True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # H100
+    assert autocast(gpu, "auto") == ("autocast", "cuda", torch.bfloat16)
+    assert grad_scaler(gpu, "auto") == ("scaler", "cuda", False)
 
 
 def test_features_are_evaluated_on_the_gpu_only_where_they_fit(cuda, monkeypatch):

@@ -36,6 +36,7 @@ def test_run_writes_its_directory_and_skips_when_done(tmp_path):
     env = json.loads((d / "env.json").read_text())
     assert env["seed"] == cfg.seed and env["packages"]["torch"] == torch.__version__
     assert "commit" in env["git"] and env["hardware"]["cpu_count"] >= 1
+    assert env["precision"] == cfg.train.precision  # what autocast used (train.precision=auto resolves)
     # a CPU run; tests/test_allocator.py checks what each state does
     assert env["malloc"].startswith("kept") or env["malloc"] in ("system", "preloaded", "unsupported")
     log = [json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()]
