@@ -21,6 +21,15 @@ from simclr.__main__ import main as run_main
 from simclr.export import sha256
 
 
+def overrides(path: str, arch: str = "", stem: str = "", input_norm: str = "") -> dict:
+    """Config keys that make a run evaluate the weights file at `path` (which must exist): named by its
+    absolute path and sha256, with no pretraining and no online head."""
+    path = os.path.abspath(path)
+    chosen = {"encoder.arch": arch, "encoder.stem": stem, "encoder.input_norm": input_norm}
+    return {**{k: v for k, v in chosen.items() if v}, "encoder.weights": path, "encoder.weights_sha256": sha256(path),
+            "train.steps": 0, "train.epochs": 0, "train.online_head": False}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simclr.evaluate_weights", description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", help="a ResNet state dict: .pt, .pth or .safetensors")
@@ -33,11 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(args.weights):
         print(f"error: {args.weights}: no such file (a .pt, .pth or .safetensors state dict)", file=sys.stderr)
         return 2
-    path = os.path.abspath(args.weights)
-    chosen = {"encoder.arch": args.arch, "encoder.stem": args.stem, "encoder.input_norm": args.input_norm}
-    items = args.items + [f"{k}={v}" for k, v in chosen.items() if v]
-    items += [f"encoder.weights={path}", f"encoder.weights_sha256={sha256(path)}",
-              "train.steps=0", "train.epochs=0", "train.online_head=false"]
+    keys = overrides(args.weights, args.arch or "", args.stem or "", args.input_norm or "")
+    items = args.items + [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in keys.items()]
     return run_main(items + ["--results", args.results])
 
 

@@ -116,6 +116,14 @@ def load_encoder(encoder: torch.nn.Module, path: str | Path) -> None:
                          f"and encoder.stem): {' '.join(str(err).split())[:400]}") from None
 
 
+def check_weights(cfg) -> None:
+    """Refuse outside weights that do not fit the config's encoder, before any work (a study checks
+    every arm's before its first run)."""
+    from simclr.models import build_model
+
+    load_encoder(build_model(cfg, 10).encoder, cfg.encoder.weights)
+
+
 def export(run_dir: str | Path, out: str | Path, head: bool = False) -> dict:
     """Write the run's encoder (and with `head`, g) to `out` and its description to out + .json."""
     run_dir, out = Path(run_dir), Path(out)

@@ -63,8 +63,11 @@ def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets: list[s
     overrides = parse_sets(list(sets))
     entries, merged = [], {}
     for labels, cfg in study.arms(preset, data_root, **options):
+        # an arm without pretraining (an outside or random encoder, evaluated only) keeps none: --set
+        # train.steps=... shortens the study's pretraining, it does not add any to that arm
+        keep = {} if cfg.train.steps or cfg.train.epochs else {"train.steps": 0, "train.epochs": 0}
         for s in range(seeds):
-            run = replace(cfg, **{**overrides, "seed": cfg.seed + s})
+            run = replace(cfg, **{**overrides, **keep, "seed": cfg.seed + s})
             # TensorBoard's name for the run: its cell (train.run_name is not part of the run's identity)
             run = replace(run, **{"train.run_name": run_name(labels, run.seed)})
             entries.append({"labels": labels, "seed": run.seed, "config": run})

@@ -22,7 +22,7 @@ from studies.launch import LAUNCHERS, Resources, cores, describe, launch
 from studies.presets import baseline
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
-           "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix", "seed_noise")
+           "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix", "seed_noise", "checkpoints")
 # training-set sizes for --dry-run where the data is not read (folder: assumed to be CIFAR-10)
 TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "stl10": 5_000, "folder": 50_000, "imagenet": 1_281_167}
 
@@ -42,7 +42,8 @@ def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets=(), **o
 def study_options(study, args) -> dict:
     """The study-specific flags that were given, checked against what the study accepts."""
     given = {"operators": tuple(args.operators.split(",")) if args.operators else None,
-             "symmetric": args.symmetric or None, "grid": args.grid or None}
+             "symmetric": args.symmetric or None, "grid": args.grid or None,
+             "weights": tuple(args.weights) or None}
     accepted = inspect.signature(study.arms).parameters
     options = {}
     for name, value in given.items():
@@ -168,12 +169,17 @@ def check_args(args) -> list[str]:
 
 def preflight(configs, results: str, world_size: int = 1) -> None:
     """What can fail before the first run, checked once for the whole study: the store takes files,
-    the data sets exist, the run lengths fit the data and the processes of a run. Raises with the fix."""
+    the data sets exist, the run lengths fit the data and the processes of a run, outside weights fit
+    their encoder. Raises with the fix."""
     from simclr import data
-    from simclr.config import check_against_data, validate
+    from simclr.config import check_against_data, check_environment, validate
+    from simclr.export import check_weights
 
     for cfg in configs:
         validate(cfg, world_size=world_size)
+        check_environment(cfg)
+    for cfg in {(c.encoder, c.head): c for c in configs if c.encoder.weights}.values():  # outside encoders fit
+        check_weights(cfg)
     check_writable(results)
     seen, sizes = set(), {}
     for cfg in configs:
@@ -258,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--operators", default="", help="augmentation_grid: comma-separated sub-grid")
     ap.add_argument("--symmetric", action="store_true", help="augmentation_grid: ops on both branches")
     ap.add_argument("--grid", default="", help="loss_functions: small | full tuning grid (default by preset)")
+    ap.add_argument("--weights", action="append", default=[], metavar="NAME=PATH[,arch=A,...]",
+                    help="checkpoints: an outside encoder to evaluate beside the baseline (repeatable)")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
     ap.add_argument("--throughput", type=float, default=None,
                     help="--dry-run: images/s of one run of the preset's baseline (as --set changes it) on the "

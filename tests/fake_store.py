@@ -46,6 +46,10 @@ def fake_store(root: Path, study_name: str, preset: str = "tiny", seeds: int | N
     """Write the store (seeds: the study's default, as studies/run.py); the last `skip` distinct runs are
     left out (a partial study)."""
     study = importlib.import_module(f"studies.{study_name}")
+    if study_name == "checkpoints" and "weights" not in options:  # one outside encoder, never loaded here
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "outside.pt").write_bytes(b"made-up weights")
+        options["weights"] = (f"outside={root / 'outside.pt'},arch=resnet18",)
     seeds = seeds if seeds is not None else getattr(study, "SEEDS", 1)
     entries = common.expand(study, preset, "/data" if preset in ("cpu", "imagenet") else "", seeds, **options)
     common.write_manifest(root, common.manifest(study_name, preset, entries, ["fake"]))

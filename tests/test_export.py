@@ -3,6 +3,7 @@ gives the suite's h (float32, 1e-5) on fixed inputs. Weights in: an outside stat
 run, and an export evaluated again giving its run's numbers."""
 import json
 
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -143,3 +144,39 @@ def test_weights_that_do_not_fit_are_refused_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
     assert main([str(tmp_path / "absent.pt"), *EVAL]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_study_puts_outside_checkpoints_beside_its_baseline(tmp_path, capsys):
+    """studies/run.py checkpoints: the outside arm is the very run python -m simclr.evaluate_weights makes
+    (one run id, one result), and the table and the paired comparison name both encoders."""
+    from simclr.evaluate_weights import main as evaluate_weights
+    from studies.run import main as study
+
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "r18.pth")
+    spec = f"tv18={tmp_path / 'r18.pth'},arch=resnet18,stem=imagenet,input_norm=imagenet"
+    sets = [a for s in EVAL + ["train.steps=8", "train.batch_size=64", "optim.warmup_epochs=0.5",
+                               "eval.finetune_fractions=[0.1]", "eval.finetune_epochs=1", "eval.transfer=[synthetic]"]
+            for a in ("--set", s)]
+    assert study(["checkpoints", "--weights", spec, "--results", str(tmp_path / "store"), *sets]) == 0
+    table = pd.read_csv(tmp_path / "store" / "checkpoints.csv").set_index("encoder")
+    assert list(table.index) == ["SimCLR (this preset's baseline)", "tv18"] and table.loc["tv18", "weights"] == "r18.pth"
+    for metric in ("knn_acc", "linear_acc", "finetune_0.1_acc", "transfer_synthetic_linear_acc"):
+        # every protocol ran on the outside encoder
+        assert table[metric].notna().all() and "missing" not in table[metric].tolist(), metric
+    report = json.loads((tmp_path / "store" / "agreement.json").read_text())
+    assert report["variant"] == "outside checkpoints"
+    assert "knn_acc: SimCLR (this preset's baseline) > tv18" in {c["text"] for c in report["claims"]}
+    args = [str(tmp_path / "r18.pth"), "configs/tiny.yaml", *sets[1::2], "--arch", "resnet18", "--stem", "imagenet",
+            "--input-norm", "imagenet", "--results", str(tmp_path / "store")]
+    capsys.readouterr()
+    assert evaluate_weights(args) == 0  # the study's arm already holds this run: found, not redone
+    err = capsys.readouterr().err
+    outside, = [d for d in (tmp_path / "store").iterdir() if (d / "config.json").exists()
+                and json.loads((d / "config.json").read_text())["encoder"]["weights"]]
+    assert f"run {outside.name}" in err and len(list((tmp_path / "store").glob("*/metrics.json"))) == 2
+    # refused before any work: a malformed spec, and weights that do not fit the encoder named
+    assert study(["checkpoints", "--weights", "tv18", "--results", str(tmp_path / "bad")]) == 2
+    assert "expected NAME=PATH" in capsys.readouterr().err
+    assert study(["checkpoints", "--weights", spec.replace("imagenet,", "cifar,", 1), "--results",
+                  str(tmp_path / "bad")]) == 2
+    assert "does not fit this encoder" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -28,6 +28,7 @@ COUNTS = {
     # the baseline fills several cells (with flip, without blur, LARS, and t x batch where epochs agree)
     "appendix": {"tiny": 19, "cpu": 18, "cifar10": 24, "imagenet": 18},
     "seed_noise": {"tiny": 1, "cpu": 1, "cifar10": 1, "imagenet": 1},  # one arm, 5 seeds by default
+    "checkpoints": {"tiny": 1, "cpu": 1, "cifar10": 1, "imagenet": 1},  # the baseline, then one per --weights
 }
 
 
