@@ -17,5 +17,6 @@ quickstart: $(VENV)/.installed
 	$(PY) studies/run.py augmentation_grid --operators crop,color --symmetric --results results/quickstart
 
 test: $(VENV)/.installed
+	bash scripts/browser-install.sh  # the report's browser test (skips, saying why, where it cannot install)
 	# two workers: the cluster tests (mostly waiting on SLURM and Ray) overlap the rest; the slowest listed
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests

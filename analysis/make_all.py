@@ -3,7 +3,8 @@
 python analysis/make_all.py [--results results]
 
 Walks <results>/<study>/<preset>/ (and any other folder holding a study.json under <results>), runs the
-study's analysis on each, and writes <results>/agreement.md: one line per claim of every study found with
+study's analysis on each, writes <results>/report.html (every claim, table, figure, run and its
+provenance on one self-contained page: analysis/report.py) and <results>/agreement.md: one line per claim of every study found with
 its verdict, margin, 95 % interval and seeds, its Spearman correlation with the paper's cells where the
 paper gives numbers, the seed noise measured per preset, and the studies with no store. Claims checked
 under another protocol than the paper's (Figure 5's symmetric variant) get a section of their own.
@@ -17,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from analysis.report import write as write_page
 from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text
 from simclr.migrate import migrate
 from studies.common import MANIFEST, read_manifest
@@ -48,7 +50,7 @@ def make_all(results: str | Path) -> list[Path]:
         return []
     written, summary = [], ["# Agreement with the paper, every stored study", "", RULE, ""] + HEADER
     variants: dict[str, list[str]] = {}  # another protocol than the paper's: its own section
-    noise = []
+    noise, failed = [], {}
     for store in stores:
         name = read_manifest(store)["study"]
         if name not in STUDIES:
@@ -60,6 +62,7 @@ def make_all(results: str | Path) -> list[Path]:
             paths = importlib.import_module(f"analysis.{name}").make(store)
         except Exception as err:  # one broken store must not hide the others
             print(f"{store}: analysis failed: {type(err).__name__}: {err}", file=sys.stderr)
+            failed[store] = f"{type(err).__name__}: {err}"
             summary.append(f"| {name} | {where} | analysis failed | - | {err} | - | - |")
             continue
         written += paths
@@ -89,7 +92,8 @@ def make_all(results: str | Path) -> list[Path]:
                     for n in absent]
     out = results / "agreement.md"
     out.write_text("\n".join(summary) + "\n")
-    return written + [out]
+    known = [s for s in stores if read_manifest(s)["study"] in STUDIES]
+    return written + [out, write_page(known, results, results / "report.html", failed)]
 
 
 if __name__ == "__main__":

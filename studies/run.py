@@ -334,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     try:
         paths = importlib.import_module(f"analysis.{args.study}").make(results)
+        paths.append(importlib.import_module("analysis.report").write([Path(results)], results,
+                                                                       Path(results) / "report.html"))
     except Exception:  # the runs are stored; the analysis can be rerun on its own once fixed
         traceback.print_exc()
         print(f"error: the analysis failed; the runs are kept in {results}: "

@@ -167,6 +167,9 @@ def test_interrupted_study_resumes_only_what_is_missing(tmp_path):
     log = [json.loads(x) for x in (tmp_path / runs[1].run_id / "log.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "resumed" and r["step"] == 2 for r in log)
     assert len(list(tmp_path.glob("*/metrics.json"))) == 6 and len(list(tmp_path.glob("*/config.json"))) == 6
+    # the study's own report, its six runs' provenance included (tests/test_report.py renders one in Chromium)
+    page = (tmp_path / "report.html").read_text()
+    assert f'id="s-{tmp_path.name}"' in page and "completed: 6" in page and runs[0].run_id in page and "commit" in page
 
 
 def test_a_failed_run_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):

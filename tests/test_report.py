@@ -1,0 +1,107 @@
+"""The HTML report: regenerated from the stores alone, self-contained, and checked in a real headless
+Chromium with networking off (every stored study has its section, every figure decodes, no request left
+the page, a partial store shows its missing cells); a full-page screenshot lands in the test's folder."""
+import base64
+import json
+import re
+import shutil
+
+import pytest
+
+from analysis.make_all import make_all
+from simclr.config import to_dict
+from tests.fake_store import fake_noise, fake_store
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """results/ with a full Figure 5 store (a figure), a Table 5 store missing 2 of its 6 runs and with one
+    failed, and the tiny preset's seed noise; make_all writes report.html."""
+    root = tmp_path_factory.mktemp("results")
+    fake_store(root / "augmentation_grid" / "tiny", "augmentation_grid", "tiny")
+    entries = fake_store(root / "temperature" / "tiny", "temperature", "tiny", skip=3)
+    failed = root / "temperature" / "tiny" / entries[-1]["config"].run_id  # one of the 3 failed, 2 not run
+    failed.mkdir()
+    (failed / "config.json").write_text(json.dumps(to_dict(entries[-1]["config"])))
+    (failed / "error.json").write_text(json.dumps({"error": "RuntimeError: out of memory <script>"}))
+    fake_noise(root, "tiny", sigma=1.5)
+    paths = make_all(root)
+    assert root / "report.html" in paths
+    return root
+
+
+def test_the_page_is_self_contained(report):
+    html = (report / "report.html").read_text()
+    # nothing to fetch: no external URL in any src/href, no script, styles inline
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert "&lt;script&gt;" in html  # a run's error text is escaped, not markup
+    for name in ("augmentation_grid", "temperature", "seed_noise"):
+        assert f'id="s-{name}-tiny"' in html
+    figure = (report / "augmentation_grid" / "tiny" / "figure5.png").read_bytes()
+    assert base64.b64encode(figure).decode() in html  # the store's own figure, inline
+
+
+def test_every_claim_stands_at_the_top_with_its_verdict_interval_and_seeds(report):
+    html = (report / "report.html").read_text()
+    top = html[html.index('<section id="claims">'):html.index('<section id="noise">')]
+    for store in ("augmentation_grid/tiny", "temperature/tiny"):
+        rep = json.loads((report / store / "agreement.json").read_text())
+        for c in rep["claims"]:
+            assert c["text"].replace(">", "&gt;") in top or c["text"].replace(">", "&gt;").replace("'", "&#39;") in top
+    assert top.count('<td class="pass">') + top.count('<td class="FAIL">') + top.count('<td class="undecided">') \
+        == sum(len(json.loads((report / s / "agreement.json").read_text())["claims"])
+               for s in ("augmentation_grid/tiny", "temperature/tiny"))
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no headless Chromium: Debian's chromium and "
+                    "chromium-driver are installed by scripts/browser-install.sh (make test, as root with apt-get)")
+def test_the_page_renders_offline_in_chromium(report, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra: pip install -e '.[test]'")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 # networking off: every host resolves nowhere and any proxy use goes to a closed port
+                 "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--window-size=1280,900",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
+                                                                     "downloadThroughput": -1, "uploadThroughput": -1})
+        page = (report / "report.html").as_uri()
+        driver.get(page)
+        dom = driver.execute_script("""
+            const imgs = [...document.images];
+            return {sections: [...document.querySelectorAll('section.study')].map(s => s.id),
+                    images: imgs.length, decoded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+                    links: [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttribute('href').slice(1)),
+                    ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+                    temperature: document.getElementById('s-temperature-tiny').innerText,
+                    height: document.documentElement.scrollHeight};""")
+        requests = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
+        sent = [m["params"] for m in requests if m["method"] == "Network.requestWillBeSent"]
+        urls = [p["request"]["url"] for p in sent if p.get("documentURL") == page]  # the page and what it loads
+        assert set(dom["sections"]) == {"s-augmentation_grid-tiny", "s-temperature-tiny", "s-seed_noise-tiny"}
+        assert dom["images"] >= 1 and dom["decoded"] == dom["images"]  # every figure decodes
+        assert set(dom["links"]) <= set(dom["ids"])                      # every link has its target
+        assert page in urls and all(u.startswith(("file:", "data:")) for u in urls), urls  # nothing left the page
+        assert not [p["request"]["url"] for p in sent if p["request"]["url"].startswith(("http", "ws"))]
+        # the partial store: its two runs not run yet, its table's missing cells, the failed run's reason
+        assert "missing: 2" in dom["temperature"] and "missing" in dom["temperature"].split("Runs")[0]
+        assert "failed: 1" in dom["temperature"]
+        # a full-page screenshot, kept beside the test's files
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": dom["height"],
+                                                                       "deviceScaleFactor": 1, "mobile": False})
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        png = base64.b64decode(shot["data"])
+        (tmp_path / "report.png").write_bytes(png)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[20:24], "big") == dom["height"]
+    finally:
+        driver.quit()
