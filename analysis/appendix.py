@@ -149,11 +149,15 @@ def make(results_dir: str | Path) -> list[Path]:
     fc, bc = part_cells(df, "flip", ["arm"], metric), part_cells(df, "blur", ["arm"], metric)
     sc = part_cells(df, SUP, ["arm"], "supervised_acc")
     get = lambda c, k: c.get(k, common.Cell.empty())  # noqa: E731
-    claims = [common.greater(get(fc, "with flip"), get(fc, "without flip"), "with flip", "without flip", noise),
-              common.greater(get(bc, "with blur"), get(bc, "without blur"), "with blur", "without blur", noise),
+    # the paper gives flip, blur and Table B.3's numbers; global BN, LARS and Figure B.8 have none
+    claims = [common.greater(get(fc, "with flip"), get(fc, "without flip"), "with flip", "without flip", noise,
+                             paper=(FLIP["with flip"], FLIP["without flip"])),
+              common.greater(get(bc, "with blur"), get(bc, "without blur"), "with blur", "without blur", noise,
+                             paper=(BLUR["with blur"], BLUR["without blur"])),
               gbn_claim, lars_claim(part_cells(df, "optimizer", ["arm", "lr"], metric), noise), tb,
               common.at_least(get(sc, "crop"), get(sc, "crop + colour"), "supervised: crop >= crop + colour (Table "
-                              "B.3's pattern: colour distortion does not help supervised learning)", noise)]
+                              "B.3's pattern: colour distortion does not help supervised learning)", noise,
+                              paper=(TABLE_B3["crop"], TABLE_B3["crop + colour"]))]
     # the SimCLR cells with paper numbers only: pooling Table B.3's supervised cells would mostly rank
     # supervised above SimCLR
     ours = [*f.values(), *b.values()]

@@ -35,14 +35,18 @@ def table(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, dict, list, list
     return pd.DataFrame(rows), cells, batches, epochs
 
 
-def claims(per_seed: dict, batches: list, epochs: list, noise: common.Noise | None) -> list[common.Claim]:
-    """per_seed: {(scaling, batch, epochs): Cell}. Margins, per seed: batch hi - batch lo (linear scaling,
-    fewest epochs); the gap batch hi - batch lo at the fewest epochs - at the most; sqrt - linear scaling
-    (smallest batch, fewest epochs)."""
+def claims(per_seed: dict, batches: list, epochs: list, noise: common.Noise | None,
+           pairs: dict | None = None) -> list[common.Claim]:
+    """per_seed: {(scaling, batch, epochs): Cell}; pairs: {(batch, epochs): the paper's cell it stands for}
+    (paper_cells). Margins, per seed: batch hi - batch lo (linear scaling, fewest epochs); the gap batch
+    hi - batch lo at the fewest epochs - at the most; sqrt - linear scaling (smallest batch, fewest epochs)."""
     lo_b, hi_b, lo_e, hi_e = batches[0], batches[-1], epochs[0], epochs[-1]
     c = lambda sc, b, e: per_seed.get((sc, b, e), common.Cell.empty())  # noqa: E731
+    # the paper's Table B.1 cell our cell stands for; None (no paper column) where none pairs
+    p = lambda sc, b, e: (TABLE_B1.get((pairs or {}).get((b, e))) or (None, None))[SCALINGS.index(sc)]  # noqa: E731
     out = [common.greater(c("linear", hi_b, lo_e), c("linear", lo_b, lo_e),
-                          f"linear scaling, {lo_e:g} epochs: batch {hi_b}", f"batch {lo_b}", noise)]
+                          f"linear scaling, {lo_e:g} epochs: batch {hi_b}", f"batch {lo_b}", noise,
+                          paper=(p("linear", hi_b, lo_e), p("linear", lo_b, lo_e)))]
     text = (f"longer training closes the gap (linear scaling): batch {hi_b} - batch {lo_b} is smaller at "
             f"{hi_e:g} epochs than at {lo_e:g}")
     if hi_e == lo_e:
@@ -52,9 +56,10 @@ def claims(per_seed: dict, batches: list, epochs: list, noise: common.Noise | No
         gap = lambda x, e: x[(hi_b, e)] - x[(lo_b, e)]  # noqa: E731
         out.append(common.judge(text, needs, lambda x: gap(x, lo_e) - gap(x, hi_e), noise,
                                 lambda m: f"gap {gap(m, hi_e):+.1f} at {hi_e:g} epochs vs {gap(m, lo_e):+.1f} at "
-                                          f"{lo_e:g}"))
+                                          f"{lo_e:g}", {k: p("linear", *k) for k in needs}))
     out.append(common.greater(c("sqrt", lo_b, lo_e), c("linear", lo_b, lo_e),
-                              f"batch {lo_b}, {lo_e:g} epochs: sqrt scaling", "linear scaling", noise))
+                              f"batch {lo_b}, {lo_e:g} epochs: sqrt scaling", "linear scaling", noise,
+                              paper=(p("sqrt", lo_b, lo_e), p("linear", lo_b, lo_e))))
     return out
 
 
@@ -110,7 +115,8 @@ def make(results_dir: str | Path) -> list[Path]:
                                                       for k in keys]) if keys else None
     return paths + common.write_report(out, STUDY, "Figure 9 / Table B.1", metric,
                                        claims(common.cells(df, ["scaling", "batch", "epochs"], metric), batches,
-                                              epochs, common.seed_noise(out)), corr, notes, correlated=correlated)
+                                              epochs, common.seed_noise(out), pairs), corr, notes,
+                                       correlated=correlated)
 
 
 def _doubling(xs: list) -> bool:

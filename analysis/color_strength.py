@@ -50,15 +50,19 @@ def claims(per_seed: dict, noise: common.Noise | None) -> list[common.Claim]:
         r, n = rho(m)
         return f"Spearman {r:+.2f} over {n} strengths" if not pd.isna(r) else f"{n} strengths measured"
 
-    gains = {"sim 1": sim["1"], "sim 1/8": sim["1/8"], "sup 1": sup["1"], "sup 1/8": sup["1/8"]}
+    gains = lambda s, u: {"sim 1": s["1"], "sim 1/8": s["1/8"], "sup 1": u["1"], "sup 1/8": u["1/8"]}  # noqa: E731
     gain = lambda x, m: x[f"{m} 1"] - x[f"{m} 1/8"]  # noqa: E731
-    return [common.greater(sim["1"], sim["1/8"], "SimCLR at strength 1", "SimCLR at 1/8", noise),
+    ps, pu = TABLE1["simclr"], TABLE1["supervised"]  # the paper's Table 1, the same cells as ours
+    return [common.greater(sim["1"], sim["1/8"], "SimCLR at strength 1", "SimCLR at 1/8", noise,
+                           paper=(ps["1"], ps["1/8"])),
             common.judge("SimCLR accuracy rises with colour strength (Spearman > 0.5 over 1/8..1)",
-                         {c: sim[c] for c in strengths}, lambda x: rho(x)[0] - 0.5, noise, shown),
-            common.judge("SimCLR's gain from 1/8 to 1 > the supervised baseline's gain", gains,
+                         {c: sim[c] for c in strengths}, lambda x: rho(x)[0] - 0.5, noise, shown,
+                         {c: ps[c] for c in strengths}),
+            common.judge("SimCLR's gain from 1/8 to 1 > the supervised baseline's gain", gains(sim, sup),
                          lambda x: gain(x, "sim") - gain(x, "sup"), noise,
-                         lambda m: common.versus({"a": gain(m, "sim"), "b": gain(m, "sup")})),
-            common.greater(sim["1 (+Blur)"], sim["1"], "SimCLR with blur at strength 1", "without blur", noise)]
+                         lambda m: common.versus({"a": gain(m, "sim"), "b": gain(m, "sup")}), gains(ps, pu)),
+            common.greater(sim["1 (+Blur)"], sim["1"], "SimCLR with blur at strength 1", "without blur", noise,
+                           paper=(ps["1 (+Blur)"], ps["1"]))]
 
 
 def plot(means: dict, metric: str, out: Path) -> list[Path]:

@@ -26,7 +26,8 @@ DONE = "completed"
 class Claim:
     """One claim of the paper checked on our results: passed is None when the results cannot decide.
     margin: the mean over paired seeds of how far ours clear the claim's threshold the paper's way; low
-    and high: its 95 % interval; method: how that interval was had (see judge)."""
+    and high: its 95 % interval; method: how that interval was had (see judge); paper: the same
+    comparison on the paper's numbers, where the paper gives them."""
     text: str
     passed: bool | None
     detail: str
@@ -35,6 +36,7 @@ class Claim:
     high: float | None = None
     n_seeds: int = 0
     method: str = ""
+    paper: str = ""
 
 
 def load(results_dir: str | Path, study: str, report: bool = False) -> tuple[pd.DataFrame, list[str]]:
@@ -290,10 +292,24 @@ def seed_noise(results_dir: str | Path) -> Noise:
     return Noise(preset, std, reference, len(done))
 
 
-def judge(text: str, needs: dict, margin, noise: Noise | None, show=None) -> Claim:
+def judge(text: str, needs: dict, margin, noise: Noise | None, show=None, paper: dict | None = None) -> Claim:
     """Decide a claim from its cells (`needs`: {name: Cell}) and its margin, a function of one seed's
     {name: value} that is positive where the claim holds. show, a function of the cells' means over the
-    paired seeds, writes the numbers the claim compares."""
+    paired seeds, writes the numbers the claim compares; `paper` ({name: the paper's number}) is shown
+    through it beside ours."""
+    claim = _judge(text, needs, margin, noise, show)
+    claim.paper = on_paper(paper, margin, show)
+    return claim
+
+
+def on_paper(paper: dict | None, margin, show=None) -> str:
+    """The claim's comparison on the paper's numbers: what `show` writes of them (else the margin)."""
+    if not paper or any(_isna(v) for v in paper.values()):
+        return ""
+    return show(paper) if show else f"margin {margin(paper):+.1f}"
+
+
+def _judge(text: str, needs: dict, margin, noise: Noise | None, show=None) -> Claim:
     paired = sorted(set.intersection(*(set(c.values.index) for c in needs.values()))) if needs else []
     d = pd.Series({s: margin({k: c.values[s] for k, c in needs.items()}) for s in paired}, dtype=float).dropna()
     means = {k: float(c.values.reindex(d.index).mean() if len(d) else c.values.mean()) for k, c in needs.items()}
@@ -328,15 +344,19 @@ def judge(text: str, needs: dict, margin, noise: Noise | None, show=None) -> Cla
     return Claim(text, passed, shown, m, low, high, n, method)
 
 
-def greater(a: Cell, b: Cell, what_a: str, what_b: str, noise: Noise | None, margin: float = 0.0) -> Claim:
-    """Claim 'a > b (+ margin)': margin a_s - b_s - margin."""
+def greater(a: Cell, b: Cell, what_a: str, what_b: str, noise: Noise | None, margin: float = 0.0,
+            paper: tuple[float, float] | None = None) -> Claim:
+    """Claim 'a > b (+ margin)': margin a_s - b_s - margin; paper: the paper's (a, b)."""
     text = f"{what_a} > {what_b}" + (f" by more than {margin:g} points" if margin else "")
-    return judge(text, {"a": a, "b": b}, lambda x: x["a"] - x["b"] - margin, noise, versus)
+    return judge(text, {"a": a, "b": b}, lambda x: x["a"] - x["b"] - margin, noise, versus,
+                 paper and dict(zip("ab", paper)))
 
 
-def at_least(a: Cell, b: Cell, text: str, noise: Noise | None, margin: float = 0.0) -> Claim:
-    """Claim 'a >= b - margin': margin a_s - b_s + margin."""
-    return judge(text, {"a": a, "b": b}, lambda x: x["a"] - x["b"] + margin, noise, versus)
+def at_least(a: Cell, b: Cell, text: str, noise: Noise | None, margin: float = 0.0,
+             paper: tuple[float, float] | None = None) -> Claim:
+    """Claim 'a >= b - margin': margin a_s - b_s + margin; paper: the paper's (a, b)."""
+    return judge(text, {"a": a, "b": b}, lambda x: x["a"] - x["b"] + margin, noise, versus,
+                 paper and dict(zip("ab", paper)))
 
 
 def versus(m: dict) -> str:
@@ -392,16 +412,17 @@ def save_figure(fig, out: Path, name: str) -> list[Path]:
 
 
 MARK = {True: "pass", False: "FAIL", None: "undecided"}
-CLAIM_COLUMNS = "| result | ours | margin [95 % interval] | seeds (interval from) |"
+CLAIM_COLUMNS = "| result | ours | the paper | margin [95 % interval] | seeds (interval from) |"
 
 
 def claim_row(c: dict) -> str:
-    """The cells of a claim's row after its text: result, our numbers, margin and interval, seeds."""
+    """The cells of a claim's row after its text: result, our numbers, the paper's, margin and interval, seeds."""
     # accuracy points to one decimal; correlations and other small margins to two
     sign = lambda v: "-" if v is None or _isna(v) else f"{v:+.1f}" if abs(v) >= 1 else f"{v:+.2f}"  # noqa: E731
     interval = "" if c.get("low") is None else f" [{sign(c['low'])}, {sign(c['high'])}]"
     seeds = f"{c.get('n_seeds', 0)}" + (f" ({c['method']})" if c.get("method") else "")
-    return f"| {MARK[c['passed']]} | {c['detail'] or '-'} | {sign(c.get('margin'))}{interval} | {seeds} |"
+    return (f"| {MARK[c['passed']]} | {c['detail'] or '-'} | {c.get('paper') or '-'} | {sign(c.get('margin'))}{interval} "
+            f"| {seeds} |")
 
 
 def correlation_text(rho, n, low, high, unit: str) -> str:
@@ -427,7 +448,7 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
              f"Our metric: {metric} (final model, mean over seeds). The paper's numbers are ImageNet results "
              "(ResNet-50 unless the table says otherwise): compare rankings and directions, not absolute "
              "numbers.", "", RULE, ""]
-    lines += ["| claim " + CLAIM_COLUMNS, "|---|---|---|---|---|"]
+    lines += ["| claim " + CLAIM_COLUMNS, "|---|---|---|---|---|---|"]
     lines += [f"| {c.text} {claim_row(asdict(c))}" for c in claims]
     rho, n = correlation if correlation is not None else (None, None)
     low, high = getattr(correlation, "low", None), getattr(correlation, "high", None)

@@ -46,12 +46,13 @@ def claims(per_seed: dict, noise: common.Noise | None) -> list[common.Claim]:
     """Margins, per seed: h - g(h) for every task; 10 - |g(h) - random guess| for rotation, noise, Sobel.
     The probes of one run share a seed; seed noise of the baseline's top-1 stands in for theirs."""
     out = [common.greater(per_seed[(task, "h")], per_seed[(task, "gh")], f"{NAMES[task]}: from h", "from g(h)",
-                          noise) for task in TABLE3]
+                          noise, paper=(TABLE3[task]["h"], TABLE3[task]["gh"])) for task in TABLE3]
     for task in ("rotation", "noise", "sobel"):
         text = (f"{NAMES[task]}: g(h) within 10 points of random guess (the paper's pattern: "
                 f"{TABLE3[task]['gh']:.1f} vs {TABLE3[task]['random']:.1f})")
         out.append(common.judge(text, {"a": per_seed[(task, "gh")], "b": per_seed[(task, "chance")]},
-                                lambda x: 10.0 - abs(x["a"] - x["b"]), noise, common.versus))
+                                lambda x: 10.0 - abs(x["a"] - x["b"]), noise, common.versus,
+                                {"a": TABLE3[task]["gh"], "b": TABLE3[task]["random"]}))
     return out
 
 

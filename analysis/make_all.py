@@ -20,11 +20,10 @@ from pathlib import Path
 
 from analysis.report import write as write_page
 from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text
-from simclr.migrate import migrate
 from studies.common import MANIFEST, read_manifest
 from studies.run import STUDIES
 
-HEADER = ["| study | store | claim " + CLAIM_COLUMNS, "|---|---|---|---|---|---|---|"]
+HEADER = ["| study | store | claim " + CLAIM_COLUMNS, "|---|---|---|---|---|---|---|---|"]
 
 
 def rows(name: str, where: str, rep: dict) -> list[str]:
@@ -36,14 +35,12 @@ def rows(name: str, where: str, rep: dict) -> list[str]:
         if rep.get("spearman_interval"):  # an interval was sought: None there means too few cells
             low, high = (float("nan"), float("nan")) if low is None else (low, high)
         text = correlation_text(rep["spearman"], rep["spearman_cells"], low, high, unit)
-        out.append(f"| {name} | {where} | Spearman rank correlation with the paper's {of} | - | {text} | - | - |")
+        out.append(f"| {name} | {where} | Spearman rank correlation with the paper's {of} | - | {text} | - | - | - |")
     return out
 
 
 def make_all(results: str | Path) -> list[Path]:
-    results = Path(results)
-    for old, new in migrate(results):  # stores written under an earlier run_id version
-        print(f"run {old} is now {new}", file=sys.stderr)
+    results = Path(results)  # read only: runs under an earlier run_id version are renamed by studies/run.py
     stores = sorted(p.parent for p in results.glob(f"**/{MANIFEST}"))
     if not stores:
         print(f"no study results under {results}: run python studies/run.py <study> first", file=sys.stderr)
@@ -63,7 +60,7 @@ def make_all(results: str | Path) -> list[Path]:
         except Exception as err:  # one broken store must not hide the others
             print(f"{store}: analysis failed: {type(err).__name__}: {err}", file=sys.stderr)
             failed[store] = f"{type(err).__name__}: {err}"
-            summary.append(f"| {name} | {where} | analysis failed | - | {err} | - | - |")
+            summary.append(f"| {name} | {where} | analysis failed | - | {err} | - | - | - |")
             continue
         written += paths
         if store / "noise.json" in paths:

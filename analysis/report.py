@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import importlib
-import json
 from collections import Counter
 from pathlib import Path
 

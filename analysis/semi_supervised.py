@@ -68,14 +68,18 @@ def claims(per_seed: dict, noise: common.Noise | None) -> list[common.Claim]:
     if scratch is None or (SIMCLR, scratch[1]) not in per_seed:
         return [common.Claim("Table 7's claims", None, "no SimCLR / from-scratch pair of the same width")] + out
     ours, base = per_seed[(SIMCLR, scratch[1])], per_seed[scratch]
-    out = [common.greater(ours[key(f)], base[key(f)], f"SimCLR fine-tuned on {f:.0%} labels", "from scratch", noise)
-           for f in FRACTIONS] + out
+    # the paper's top-1 of ours and of the baseline, paired as the table pairs them (None where it has none)
+    paper = {(who, f): paper_row(*k).get(f) for who, k in (("ours", (SIMCLR, scratch[1])), ("base", scratch))
+             for f in FRACTIONS}
+    out = [common.greater(ours[key(f)], base[key(f)], f"SimCLR fine-tuned on {f:.0%} labels", "from scratch", noise,
+                          paper=(paper[("ours", f)], paper[("base", f)])) for f in FRACTIONS] + out
     lo, hi = FRACTIONS
     needs = {(who, f): c[key(f)] for who, c in (("ours", ours), ("base", base)) for f in FRACTIONS}
     gain = lambda x, f: x[("ours", f)] - x[("base", f)]  # noqa: E731
     out.append(common.judge(f"pretraining helps more with fewer labels: the gain on {lo:.0%} > on {hi:.0%}", needs,
                             lambda x: gain(x, lo) - gain(x, hi), noise,
-                            lambda m: f"{gain(m, lo):+.1f} on {lo:.0%} vs {gain(m, hi):+.1f} on {hi:.0%}"))
+                            lambda m: f"{gain(m, lo):+.1f} on {lo:.0%} vs {gain(m, hi):+.1f} on {hi:.0%}",
+                            paper))
     return out
 
 

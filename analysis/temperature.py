@@ -58,6 +58,7 @@ def claims(per_seed: dict, cells: dict, noise: common.Noise | None) -> list[comm
     l2 norm - best without; best intermediate temperature - best endpoint (l2 norm); Spearman of
     entropy with t (l2 norm) - 0.8."""
     get = lambda name, keys: {k: per_seed[name].get(k, common.Cell.empty()) for k in keys}  # noqa: E731
+    paper = lambda name, keys: {k: TABLE5[k][name] for k in keys}  # noqa: E731
     l2 = [k for k in CELLS if k[0]]
     raw = [k for k in CELLS if not k[0]]
     ts = sorted(k[1] for k in l2)
@@ -69,10 +70,11 @@ def claims(per_seed: dict, cells: dict, noise: common.Noise | None) -> list[comm
     out = [left_out(common.judge(
         "contrastive acc. without l2 norm (mean) > with l2 norm (mean)", get("ctr", CELLS),
         lambda x: common.group_mean(x, raw) - common.group_mean(x, l2), noise,
-        lambda m: apart(common.group_mean(m, raw), common.group_mean(m, l2))), cells, CELLS),
+        lambda m: apart(common.group_mean(m, raw), common.group_mean(m, l2)), paper("contrastive_acc", CELLS)),
+        cells, CELLS),
         common.judge("best top-1 with l2 norm > best top-1 without", get("acc", CELLS),
                      lambda x: common.group_max(x, l2) - common.group_max(x, raw), noise,
-                     lambda m: apart(common.group_max(m, l2), common.group_max(m, raw)))]
+                     lambda m: apart(common.group_max(m, l2), common.group_max(m, raw)), paper("top1", CELLS))]
 
     def best_t(m: dict) -> str:
         acc = pd.Series({k[1]: m[k] for k in l2}, dtype=float)
@@ -82,7 +84,8 @@ def claims(per_seed: dict, cells: dict, noise: common.Noise | None) -> list[comm
                 + apart(common.group_max(m, middle), common.group_max(m, ends)))
 
     out.append(common.judge("an intermediate temperature is best (l2 norm: not 0.05, not 1)", get("acc", l2),
-                            lambda x: common.group_max(x, middle) - common.group_max(x, ends), noise, best_t))
+                            lambda x: common.group_max(x, middle) - common.group_max(x, ends), noise, best_t,
+                            paper("top1", l2)))
 
     def rho(x: dict) -> tuple[float, int]:
         return common.spearman([x[k] for k in l2], [k[1] for k in l2])
@@ -92,7 +95,8 @@ def claims(per_seed: dict, cells: dict, noise: common.Noise | None) -> list[comm
         return f"Spearman {r:+.2f} over {n} cells" if not pd.isna(r) else f"{n} cells measured"
 
     out.append(left_out(common.judge("with l2 norm, entropy rises with temperature (Spearman > 0.8)",
-                                     get("ent", l2), lambda x: rho(x)[0] - 0.8, noise, shown), cells, l2))
+                                     get("ent", l2), lambda x: rho(x)[0] - 0.8, noise, shown, paper("entropy", l2)),
+                              cells, l2))
     return out
 
 

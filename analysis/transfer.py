@@ -60,15 +60,19 @@ def seeds(df: pd.DataFrame, names: list[str]) -> dict:
 def claims(per_seed: dict, noise: common.Noise | None) -> list[common.Claim]:
     """Margins, per seed: supervised - SimCLR linear on each target; over targets, the (T//2 + 1)-th
     largest of those differences (>= 0 exactly when supervised wins more than half of the T targets);
-    SimCLR - supervised fine-tuned + 2 on each target."""
+    SimCLR - supervised fine-tuned + 2 on each target. The paper's numbers: linear only (None for targets
+    outside Table 8)."""
+    paper = lambda n, m: dict(zip(METHODS, TABLE8_LINEAR.get(paper_name(n), (None, None))))[m]  # noqa: E731
     linear = [common.at_least(c[("supervised", "linear")], c[("simclr", "linear")],
-                              f"{name}: supervised linear >= SimCLR linear", noise) for name, c in per_seed.items()]
+                              f"{name}: supervised linear >= SimCLR linear", noise,
+                              paper=(paper(name, "supervised"), paper(name, "simclr"))) for name, c in per_seed.items()]
     names = list(per_seed)
     needs = {(n, m): per_seed[n][(m, "linear")] for n in names for m in METHODS}
     diffs = lambda x: sorted((x[(n, "supervised")] - x[(n, "simclr")] for n in names), reverse=True)  # noqa: E731
     text = "supervised >= SimCLR on linear transfer for most targets (the paper's finding)"
     most = (common.judge(text, needs, lambda x: diffs(x)[len(names) // 2], noise,
-                         lambda m: f"supervised >= SimCLR on {sum(d >= 0 for d in diffs(m))} of {len(names)}")
+                         lambda m: f"supervised >= SimCLR on {sum(d >= 0 for d in diffs(m))} of {len(names)}",
+                         {k: paper(*k) for k in needs})
             if names else common.Claim(text, None, "no targets"))
     tuned = [common.at_least(c[("simclr", "finetune")], c[("supervised", "finetune")],
                              f"{name}: SimCLR fine-tuned within 2 points of or above supervised fine-tuned", noise, 2.0)

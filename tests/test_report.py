@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from analysis.make_all import make_all
+from analysis.paper import TABLE5
 from simclr.config import to_dict
 from tests.fake_store import fake_noise, fake_store
 
@@ -51,6 +52,9 @@ def test_every_claim_stands_at_the_top_with_its_verdict_interval_and_seeds(repor
         rep = json.loads((report / store / "agreement.json").read_text())
         for c in rep["claims"]:
             assert c["text"].replace(">", "&gt;") in top or c["text"].replace(">", "&gt;").replace("'", "&#39;") in top
+    # the paper's side of a claim, from Table 5: best top-1 with l2 norm (t = 0.1) vs without (t = 10)
+    best_l2, best_raw = max(v["top1"] for k, v in TABLE5.items() if k[0]), max(v["top1"] for k, v in TABLE5.items() if not k[0])
+    assert f"<td>{best_l2:.1f} vs {best_raw:.1f} ({best_l2 - best_raw:+.1f})</td>" in top
     assert top.count('<td class="pass">') + top.count('<td class="FAIL">') + top.count('<td class="undecided">') \
         == sum(len(json.loads((report / s / "agreement.json").read_text())["claims"])
                for s in ("augmentation_grid/tiny", "temperature/tiny"))
@@ -105,3 +109,22 @@ def test_the_page_renders_offline_in_chromium(report, tmp_path):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[20:24], "big") == dom["height"]
     finally:
         driver.quit()
+
+
+def test_the_analysis_reads_the_stores_and_never_writes_a_run(tmp_path):
+    """make_all writes tables, reports and the page; the runs and the manifests stay byte for byte as
+    they were, a run under another name than its config's run_id included (the store's migration, which
+    renames such runs, belongs to studies/run.py)."""
+    import os
+
+    entries = fake_store(tmp_path / "temperature" / "tiny", "temperature", "tiny")
+    store = tmp_path / "temperature" / "tiny"
+    moved = store / "0123456789ab"
+    (store / entries[0]["config"].run_id).rename(moved)
+    for p in [moved, *moved.iterdir()]:  # written an hour ago: a migration would rename it
+        os.utime(p, (p.stat().st_atime - 3600, p.stat().st_mtime - 3600))
+    before = {p: p.read_bytes() for p in tmp_path.glob("**/*") if p.is_file()}
+    make_all(tmp_path)
+    after = {p: p.read_bytes() for p in tmp_path.glob("**/*") if p.is_file()}
+    runs = {p for p in before if p.parent.name != "tiny"} | {store / "study.json"}
+    assert moved / "config.json" in runs and {p: after.get(p) for p in runs} == {p: before[p] for p in runs}
