@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import os
 import re
 import sys
 import traceback
@@ -18,7 +17,8 @@ from simclr.config import HASH_VERSION, ConfigError, replace, total_steps
 from simclr.migrate import migrate
 from simclr.store import StoreError, check_writable, verify
 from studies import common
-from studies.launch import LAUNCHERS, Resources, cores, describe, launch
+from studies.launchers import LAUNCHERS, launch
+from studies.launchers.common import Resources, cores, describe
 from studies.presets import baseline
 
 STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
@@ -201,12 +201,12 @@ def preflight(configs, results: str, world_size: int = 1) -> None:
 
 def print_status(configs, results: str) -> int:
     """What the store and the scheduler say about every run of the study."""
-    from studies.launch import read_submissions, status
+    from studies.launchers.common import read_submissions, status
 
     jobs = [s["job_id"] for s in read_submissions(results).values() if s.get("launcher") in ("slurm", "ray-slurm")]
     states = {}
     if jobs:
-        from studies.launch_slurm import scheduler_states
+        from studies.launchers.slurm import scheduler_states
         states = scheduler_states(jobs)
     groups = status(configs, results, states)
     print(" | ".join(f"{k} {len(v)}" for k, v in groups.items()) + f"  ({len(configs)} runs, {results})")

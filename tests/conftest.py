@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from studies.launch import cores
+from studies.launchers.common import cores
 
 THREADS = max(1, min(2, cores()) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 torch.set_num_threads(THREADS)

@@ -88,12 +88,12 @@ def test_ray_study_lands_in_the_store_and_a_crashed_trial_resumes(tmp_path, ray_
 
 def test_ray_trial_out_of_retries_is_recorded_and_the_study_goes_on(tmp_path, ray_env):
     cfgs = configs("h_vs_gh", ["eval.probe_epochs=1"])
-    from studies import launch_ray
-    from studies.launch import Resources
+    from studies.launchers import ray_tune
+    from studies.launchers.common import Resources
 
     bad = cfgs[0]
     (tmp_path / bad.run_id / "config.json").mkdir(parents=True)  # the record cannot be written: every attempt fails
-    out = launch_ray.launch("h_vs_gh", cfgs, str(tmp_path), Resources(max_failures=1,
+    out = ray_tune.launch("h_vs_gh", cfgs, str(tmp_path), Resources(max_failures=1,
                                                                       extra={"ray_storage": str(tmp_path / "r")}))
     status = {o["run_id"]: o["status"] for o in out}
     assert status == {bad.run_id: "failed", cfgs[1].run_id: "completed"}
@@ -128,13 +128,15 @@ def test_interrupted_ray_study_continues_without_duplicates(tmp_path, ray_env):
 def test_slurm_job_array_lands_in_the_store(tmp_path, slurm):
     """Submitted and detached; a second submission while the jobs are in flight sends nothing again."""
     from analysis import temperature as t5
-    from studies.launch_slurm import LIVE, scheduler_states
+    from studies.launchers.slurm import LIVE, scheduler_states
 
     args = ["temperature", "--results", str(tmp_path), "--launcher", "slurm", "--time", "10",
             "--array-parallelism", "2", *sets()]
     assert main(args) == 0
     subs = json.loads((tmp_path / "submissions.json").read_text())
     assert len(subs) == 6 and len({s["job_id"].split("_")[0] for s in subs.values()}) == 1  # one array
+    # each job's cell recorded beside it
+    assert sorted(s["cell"].split(", seed=")[0] for s in subs.values()) == sorted(f"l2={a}, t={b}" for a, b in t5_cells())
     assert main(args) == 0
     assert json.loads((tmp_path / "submissions.json").read_text()) == subs  # no second job for any run
     deadline = time.monotonic() + 300
@@ -156,17 +158,17 @@ def test_slurm_time_limit_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     submitted with 3 minutes and cut to 1 once it is training (the warning then falls due at once); the
     requeued job gets its 3 minutes back and its 2-minute hold lifted. Only the first job's steps are
     slow (fault sleep1), so the first job is still training when the warning comes."""
-    from studies import launch_slurm
-    from studies.launch import Resources
+    from studies.launchers import slurm as slurm_launcher
+    from studies.launchers.common import Resources
 
     monkeypatch.setenv("SIMCLR_FAULT", "sleep1=0.3")
     cfg = configs(extra=["train.steps=300", "train.checkpoint_every=5"])[0]
-    job_id = launch_slurm.launch("requeue", [cfg], str(tmp_path),
+    job_id = slurm_launcher.launch("requeue", [cfg], str(tmp_path),
                                  Resources(time_min=3, max_requeues=8, extra={"signal_delay_s": 40}))[0]["job_id"]
     _wait_for_checkpoint(tmp_path / cfg.run_id)
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=1"], check=True)
     deadline = time.monotonic() + 120
-    while launch_slurm.scheduler_states([job_id]).get(job_id) == "RUNNING":  # until requeued
+    while slurm_launcher.scheduler_states([job_id]).get(job_id) == "RUNNING":  # until requeued
         assert time.monotonic() < deadline, "no time-limit warning within 120 s"
         time.sleep(1)
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=3"], check=True)
@@ -189,11 +191,11 @@ def _wait_for_checkpoint(run_dir: Path, limit_s=240):
 
 def _wait_for_result(tmp_path, cfg, job_id, limit_s=480):
     """Poll until the run has its metrics; lift the 2-minute hold SLURM puts on requeued jobs."""
-    from studies import launch_slurm
+    from studies.launchers import slurm as slurm_launcher
 
     deadline = time.monotonic() + limit_s
     while not (tmp_path / cfg.run_id / "metrics.json").exists():
-        state = launch_slurm.scheduler_states([job_id]).get(job_id, "")
+        state = slurm_launcher.scheduler_states([job_id]).get(job_id, "")
         if state.startswith(("FAILED", "CANCELLED", "TIMEOUT", "COMPLETED")):
             time.sleep(3)  # the result may land a moment after the state
             if not (tmp_path / cfg.run_id / "metrics.json").exists():
@@ -207,12 +209,12 @@ def _wait_for_result(tmp_path, cfg, job_id, limit_s=480):
 def test_preempted_slurm_job_requeues_and_resumes(tmp_path, slurm, monkeypatch):
     """Preemption as SLURM signals it (SIGTERM, then USR2, well before the 20-minute limit): the job
     is requeued without using its time-out budget and the run resumes from its checkpoint."""
-    from studies import launch_slurm
-    from studies.launch import Resources
+    from studies.launchers import slurm as slurm_launcher
+    from studies.launchers.common import Resources
 
     monkeypatch.setenv("SIMCLR_FAULT", "sleep1=0.3")
     cfg = configs(extra=["train.steps=60", "train.checkpoint_every=5"])[1]
-    job_id = launch_slurm.launch("preempt", [cfg], str(tmp_path),
+    job_id = slurm_launcher.launch("preempt", [cfg], str(tmp_path),
                                  Resources(time_min=20, max_requeues=0))[0]["job_id"]
     _wait_for_checkpoint(tmp_path / cfg.run_id)
     for sig in ("SIGTERM", "USR2"):
@@ -235,7 +237,7 @@ def test_cancelled_slurm_job_is_failed_and_the_rest_completes(tmp_path, slurm):
     deadline = time.monotonic() + 60
     while not subs_path.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    from studies.launch_slurm import scheduler_states
+    from studies.launchers.slurm import scheduler_states
 
     subs = json.loads(subs_path.read_text())
     victim = next(r for r, s in subs.items() if s["job_id"].endswith("_1"))
@@ -320,11 +322,11 @@ def test_slurm_launcher_without_a_controller_says_so(tmp_path, monkeypatch):
 def test_two_task_torch_distributed_run_through_submitit(tmp_path, slurm):
     """One run as 2 SLURM tasks (gloo): submitit's environment forms the process group; process 0
     writes the run, whose result equals the 1-process run's up to float32 summation order."""
-    from studies import launch_slurm
-    from studies.launch import Resources
+    from studies.launchers import slurm as slurm_launcher
+    from studies.launchers.common import Resources
 
     cfg = configs(extra=["train.precision=fp32", "train.steps=4", "train.log_every=1"])[2]  # t = 0.5
-    out = launch_slurm.launch("ddp", [cfg], str(tmp_path / "two"),
+    out = slurm_launcher.launch("ddp", [cfg], str(tmp_path / "two"),
                               Resources(tasks_per_run=2, cpus_per_run=2, time_min=10, wait=True))
     assert out[0]["status"] == "completed", out
     env = json.loads((tmp_path / "two" / cfg.run_id / "env.json").read_text())
@@ -337,9 +339,29 @@ def test_two_task_torch_distributed_run_through_submitit(tmp_path, slurm):
     assert loss(tmp_path / "two") == pytest.approx(loss(tmp_path / "one"), rel=2e-3)
 
 
+def t5_cells():
+    from studies.temperature import CELLS
+
+    return CELLS
+
+
+def test_every_launcher_is_one_function_of_the_same_signature():
+    import importlib
+    import inspect
+
+    from studies.launchers import LAUNCHERS, REGISTRY, launch
+
+    assert set(LAUNCHERS) == {"local", "ray", "slurm", "ray-slurm"}
+    for name, (module, function) in REGISTRY.items():
+        fn = getattr(importlib.import_module(f"studies.launchers.{module}"), function)
+        assert list(inspect.signature(fn).parameters) == ["study", "configs", "results", "res", "labels"], name
+    with pytest.raises(ValueError, match="unknown launcher 'pbs'; choose from local, ray, slurm, ray-slurm"):
+        launch("pbs", "temperature", [], "results", None)
+
+
 def test_local_workers_share_the_allowed_cores_unless_a_run_sets_its_threads(monkeypatch):
     from simclr.config import replace
-    from studies import launch
+    from studies.launchers import common as launch
     from studies.presets import baseline
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3})  # e.g. taskset -c 0,3 on a bigger machine
@@ -353,7 +375,7 @@ def test_local_workers_share_the_allowed_cores_unless_a_run_sets_its_threads(mon
 
 
 def test_a_streaming_run_gets_a_cpu_per_loader_worker():
-    from studies.launch_slurm import cpus_per_task
+    from studies.launchers.slurm import cpus_per_task
     from studies.presets import baseline
 
     streamed = baseline("imagenet", "/data/imagenet")

@@ -6,7 +6,8 @@ import math
 import pytest
 
 import simclr
-from studies import augmentation_grid, batch_size_epochs, common, launch, loss_functions
+from studies import augmentation_grid, batch_size_epochs, common, loss_functions
+from studies.launchers import common as launch
 from studies.presets import PRESETS, baseline
 from studies.run import STUDIES, expand, load_study, main
 

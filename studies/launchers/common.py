@@ -1,22 +1,11 @@
-"""Launchers: each maps a study's run configs to their outcomes, all writing into one result store.
-
-    local      this machine, one run after another or in N worker processes (here)
-    ray        one Ray Tune trial per run, on a local Ray or an existing cluster (launch_ray.py)
-    slurm      one submitit job array per study (launch_slurm.py)
-    ray-slurm  a SLURM allocation that hosts a Ray cluster for the Tune experiment (launch_slurm.py)
-
-Every launcher ends in `execute(cfg, results)`, i.e. simclr.run: a finished run is never trained again
-and a started one resumes from its checkpoint, whichever launcher started it.
-"""
+"""What every launcher shares: the resources of a run, `execute` (one run through the engine, its
+failure recorded), the store's view of a run, the scheduler submissions and --status."""
 from __future__ import annotations
 
 import os
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import simclr
@@ -24,7 +13,6 @@ from simclr import checkpoint
 from simclr.config import replace, to_dict
 from simclr.store import RunBusy, StoreError, read_json, record_failure, update_json
 
-LAUNCHERS = ("local", "ray", "slurm", "ray-slurm")
 SUBMISSIONS = "submissions.json"  # run_id -> the scheduler job that runs it (for --status)
 # scheduler states that end a job without a result
 FAILED_STATES = ("CANCELLED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
@@ -150,46 +138,3 @@ def threads_for(cfg, workers: int) -> int:
     """A run's CPU threads beside workers - 1 others: its own train.threads (--set train.threads=N)
     where set, else an even share of the cores."""
     return cfg.train.threads or max(1, cores() // workers)
-
-
-def launch_local(configs, results: str, res: Resources = Resources(), labels: dict | None = None) -> list[dict]:
-    """Runs one after another, or in `res.workers` processes sharing the CPU threads evenly."""
-    if res.workers <= 1:
-        out = []
-        for i, cfg in enumerate(configs):
-            print(f"[{i + 1}/{len(configs)}] {cfg.run_id} {describe(cfg, labels)}", file=sys.stderr, flush=True)
-            out.append(execute(cfg, results))
-        return out
-    out = []
-    with ProcessPoolExecutor(res.workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(execute, cfg, results, threads_for(cfg, res.workers)): cfg for cfg in configs}
-        for f in as_completed(futures):
-            try:
-                out.append(f.result())
-                cfg = futures[f]
-                print(f"[{len(out)}/{len(configs)} done] {cfg.run_id} {describe(cfg, labels)}: "
-                      f"{out[-1].get('status', 'failed')}", file=sys.stderr, flush=True)
-            except StoreError:  # the disk is full or read-only: start nothing more
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            except BrokenProcessPool:  # a worker was killed (OOM killer, kill -9): its run and the
-                cfg = futures[f]       # ones still queued resume on the next invocation
-                done = Path(results) / cfg.run_id / "metrics.json"
-                out.append(read_json(done) if done.exists() else {
-                    "run_id": cfg.run_id, "status": "incomplete",
-                    "error": "a worker process died (killed, or out of memory); rerun the study to resume"})
-    return out
-
-
-def launch(name: str, study: str, configs, results: str, res: Resources, labels: dict | None = None) -> list[dict]:
-    """Hand the study's runs to launcher `name`; returns one outcome per run (metrics or failure)."""
-    if name == "local":
-        return launch_local(configs, results, res, labels)
-    if name == "ray":
-        from studies import launch_ray
-        return launch_ray.launch(study, configs, results, res)
-    if name in ("slurm", "ray-slurm"):
-        from studies import launch_slurm
-        run = launch_slurm.launch if name == "slurm" else launch_slurm.launch_ray_cluster
-        return run(study, configs, results, res)
-    raise ValueError(f"unknown launcher {name!r}; choose from {', '.join(LAUNCHERS)}")

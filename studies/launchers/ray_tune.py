@@ -19,7 +19,7 @@ from pathlib import Path
 from simclr.checkpoint import CHECKPOINT
 from simclr.config import from_dict, to_dict
 from simclr.store import atomic_write_bytes
-from studies.launch import Resources, cores, execute, stored_outcome, unfinished
+from studies.launchers.common import Resources, cores, execute, stored_outcome, unfinished
 
 PASSED_ENV = ("SIMCLR_FAULT",)  # set on the driver, seen by every trial wherever it runs
 
@@ -57,17 +57,21 @@ def trial(space: dict, specs: dict, results: str, threads: int, env: dict) -> No
     tune.report({k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))})
 
 
-def _callback():
+def _callback(labels: dict | None):
     from ray import tune
+
+    def name(trial) -> str:
+        run_id = trial.config["run_id"]
+        return f"{run_id} ({labels[run_id]})" if labels and run_id in labels else run_id
 
     class Progress(tune.Callback):
         """One line per trial event, instead of Tune's status tables."""
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            print(f"finished run {trial.config['run_id']}", file=sys.stderr, flush=True)
+            print(f"finished run {name(trial)}", file=sys.stderr, flush=True)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            print(f"run {trial.config['run_id']} crashed (attempt {trial.num_failures}); "
+            print(f"run {name(trial)} crashed (attempt {trial.num_failures}); "
                   "retried from its checkpoint while attempts remain", file=sys.stderr, flush=True)
 
     return Progress()
@@ -90,7 +94,7 @@ def init_ray(address: str = "", cpus: int | None = None) -> bool:
     return True
 
 
-def launch(study: str, configs, results: str, res: Resources = Resources()) -> list[dict]:
+def launch(study: str, configs, results: str, res: Resources = Resources(), labels: dict | None = None) -> list[dict]:
     """Run the study's unfinished runs as Tune trials; one outcome per run, from the store."""
     import ray
     from ray import tune
@@ -111,7 +115,7 @@ def launch(study: str, configs, results: str, res: Resources = Resources()) -> l
                 run_config=tune.RunConfig(
                     name=f"{study}-{stamp}", storage_path=res.extra.get("ray_storage") or None, verbose=0,
                     # a user's own Tune callbacks (W&B, MLflow, ...): Resources(extra={"ray_callbacks": [...]})
-                    callbacks=[_callback(), *res.extra.get("ray_callbacks", [])],
+                    callbacks=[_callback(labels), *res.extra.get("ray_callbacks", [])],
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     failure_config=tune.FailureConfig(max_failures=res.max_failures)))
             grid = tuner.fit()

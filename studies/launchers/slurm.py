@@ -7,7 +7,7 @@ resumes from its last engine checkpoint. A run with N GPUs is N tasks, one per G
 environment (simclr/distributed.py: negatives gathered, BN global, gradients averaged).
 
 ray-slurm: one allocation of --nodes nodes; its first task starts a Ray head, the others join it as
-workers, the first runs the study's Tune experiment on that cluster (launch_ray.py), then all stop
+workers, the first runs the study's Tune experiment on that cluster (ray_tune.py), then all stop
 their Ray processes. A SLURM-only site gets Tune's scheduling and retries this way.
 
 Both submit and return (the study keeps running on the cluster) unless --wait; the jobs are
@@ -28,7 +28,7 @@ from pathlib import Path
 import submitit
 
 from simclr.config import from_dict, to_dict
-from studies.launch import (Resources, execute, read_submissions, record_submissions, stored_outcome,
+from studies.launchers.common import (Resources, execute, read_submissions, record_submissions, stored_outcome,
                             unfinished)
 
 LIVE = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "SUSPENDED", "CONFIGURING", "COMPLETING", "RESIZING")
@@ -99,7 +99,7 @@ def _current(cfg, results: str) -> dict:
     return {"run_id": cfg.run_id, "status": "submitted"}  # held by a job in flight
 
 
-def launch(study: str, configs, results: str, res: Resources = Resources()) -> list[dict]:
+def launch(study: str, configs, results: str, res: Resources = Resources(), labels: dict | None = None) -> list[dict]:
     """Submit the unfinished runs as one job array; wait for them only if res.wait."""
     check_cluster()
     results = str(Path(results).resolve())
@@ -113,7 +113,7 @@ def launch(study: str, configs, results: str, res: Resources = Resources()) -> l
     ex = executor(results, res, f"simclr-{study}", nodes=res.nodes, tasks=tasks // res.nodes,
                   cpus=cpus_per_task(todo, threads), gpus=res.gpus_per_run // res.nodes)
     jobs = ex.map_array(SlurmRun(results, threads), [to_dict(c) for c in todo])
-    _record(results, "slurm", {c.run_id: j.job_id for c, j in zip(todo, jobs)}, ex)
+    _record(results, "slurm", {c.run_id: j.job_id for c, j in zip(todo, jobs)}, ex, labels)
     print(f"submitted {len(jobs)} runs as SLURM job array {jobs[0].job_id.split('_')[0]}; "
           f"logs in {ex.folder}", file=sys.stderr)
     if not res.wait:
@@ -121,10 +121,12 @@ def launch(study: str, configs, results: str, res: Resources = Resources()) -> l
     return _collect(configs, results, {c.run_id: j for c, j in zip(todo, jobs)})
 
 
-def _record(results: str, launcher: str, job_ids: dict, ex) -> None:
+def _record(results: str, launcher: str, job_ids: dict, ex, labels: dict | None) -> None:
+    """submissions.json: which job runs which run (and the cell it fills), for --status."""
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    record_submissions(results, {rid: {"launcher": launcher, "job_id": jid, "submitted": now,
-                                       "logs": str(ex.folder)} for rid, jid in job_ids.items()})
+    record_submissions(results, {rid: {"launcher": launcher, "job_id": jid, "submitted": now, "logs": str(ex.folder),
+                                       **({"cell": labels[rid]} if labels and rid in labels else {})}
+                                 for rid, jid in job_ids.items()})
 
 
 def _collect(configs, results: str, jobs: dict) -> list[dict]:
@@ -202,11 +204,11 @@ class RayCluster:
                 while not done.exists() and node.poll() is None:
                     time.sleep(2)
                 return None
-            from studies import launch_ray
+            from studies.launchers import ray_tune
 
-            launch_ray.wait_for_nodes(f"{head}:{port}", env.num_nodes)
+            ray_tune.wait_for_nodes(f"{head}:{port}", env.num_nodes)
             res = dataclasses.replace(self.res, ray_address=f"{head}:{port}")
-            out = launch_ray.launch(self.study, [from_dict(s) for s in self.specs], self.results, res)
+            out = ray_tune.launch(self.study, [from_dict(s) for s in self.specs], self.results, res)
             done.touch()
             return out
         finally:
@@ -220,7 +222,8 @@ class RayCluster:
                 node.kill()
 
 
-def launch_ray_cluster(study: str, configs, results: str, res: Resources = Resources()) -> list[dict]:
+def launch_ray_cluster(study: str, configs, results: str, res: Resources = Resources(),
+                       labels: dict | None = None) -> list[dict]:
     """Submit one allocation hosting a Ray cluster that runs the study's unfinished runs."""
     check_cluster()
     results = str(Path(results).resolve())
@@ -232,7 +235,7 @@ def launch_ray_cluster(study: str, configs, results: str, res: Resources = Resou
                   gpus=res.extra.get("gpus_per_node") or res.gpus_per_run)
     res = dataclasses.replace(res, extra={**res.extra, "cpus_per_node": cpus})
     job = ex.submit(RayCluster(study, [to_dict(c) for c in todo], results, res))
-    _record(results, "ray-slurm", {c.run_id: job.job_id for c in todo}, ex)
+    _record(results, "ray-slurm", {c.run_id: job.job_id for c in todo}, ex, labels)
     print(f"submitted a {res.nodes}-node Ray cluster as SLURM job {job.job_id}; logs in {ex.folder}",
           file=sys.stderr)
     if not res.wait:
