@@ -508,7 +508,7 @@ def test_the_store_holds_json_and_weights_only(tmp_path):
         elif path.suffix == ".pt":
             torch.load(path, weights_only=True)
         else:
-            assert path.suffix in (".csv", ".md", ".tex", ".png", ".pdf"), path
+            assert path.suffix in (".csv", ".md", ".tex", ".png", ".pdf", ".html"), path
 
 
 def test_no_code_path_unpickles_or_builds_shell_commands():
