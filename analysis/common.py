@@ -421,8 +421,8 @@ def claim_row(c: dict) -> str:
     sign = lambda v: "-" if v is None or _isna(v) else f"{v:+.1f}" if abs(v) >= 1 else f"{v:+.2f}"  # noqa: E731
     interval = "" if c.get("low") is None else f" [{sign(c['low'])}, {sign(c['high'])}]"
     seeds = f"{c.get('n_seeds', 0)}" + (f" ({c['method']})" if c.get("method") else "")
-    return (f"| {MARK[c['passed']]} | {c['detail'] or '-'} | {c.get('paper') or '-'} | {sign(c.get('margin'))}{interval} "
-            f"| {seeds} |")
+    return (f"| {MARK[c['passed']]} | {c['detail'] or '-'} | {c.get('paper') or '-'} "
+            f"| {sign(c.get('margin'))}{interval} | {seeds} |")
 
 
 def correlation_text(rho, n, low, high, unit: str) -> str:

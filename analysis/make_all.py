@@ -4,9 +4,10 @@ python analysis/make_all.py [--results results]
 
 Walks <results>/<study>/<preset>/ (and any other folder holding a study.json under <results>), runs the
 study's analysis on each, writes <results>/report.html (every claim, table, figure, run and its
-provenance on one self-contained page: analysis/report.py) and <results>/agreement.md: one line per claim of every study found with
-its verdict, margin, 95 % interval and seeds, its Spearman correlation with the paper's cells where the
-paper gives numbers, the seed noise measured per preset, and the studies with no store. Claims checked
+provenance on one self-contained page: analysis/report.py) and <results>/agreement.md: one line per
+claim of every study found with its verdict, the paper's numbers, margin, 95 % interval and seeds, its
+Spearman correlation with the paper's cells where the paper gives numbers, the seed noise measured per
+preset, and the studies with no store. Claims checked
 under another protocol than the paper's (Figure 5's symmetric variant) get a section of their own.
 (Figure 6 needs the data, not a store: analysis/figure6.py makes it.)
 """
@@ -18,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.report import write as write_page
 from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text
+from analysis.report import write as write_page
 from studies.common import MANIFEST, read_manifest
 from studies.run import STUDIES
 
@@ -35,7 +36,8 @@ def rows(name: str, where: str, rep: dict) -> list[str]:
         if rep.get("spearman_interval"):  # an interval was sought: None there means too few cells
             low, high = (float("nan"), float("nan")) if low is None else (low, high)
         text = correlation_text(rep["spearman"], rep["spearman_cells"], low, high, unit)
-        out.append(f"| {name} | {where} | Spearman rank correlation with the paper's {of} | - | {text} | - | - | - |")
+        out.append(f"| {name} | {where} | Spearman rank correlation with the paper's {of} | - | {text} "
+                   "| - | - | - |")
     return out
 
 

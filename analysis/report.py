@@ -41,9 +41,10 @@ def _first_paragraph(text: str | None) -> str:
 
 
 def tables(store: Path) -> list[dict]:
-    """Every table the analysis wrote (name.csv with its caption in name.md), in the order written."""
+    """Every table the analysis wrote (name.csv with its caption in name.md), by name: the same order
+    on every checkout (table5 before table5_all)."""
     out = []
-    for csv in sorted(store.glob("*.csv"), key=lambda p: p.stat().st_mtime_ns):
+    for csv in sorted(store.glob("*.csv")):
         if csv.stem == "agreement" or not csv.with_suffix(".md").exists():
             continue
         df = pd.read_csv(csv, dtype=str, keep_default_na=False)

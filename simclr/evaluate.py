@@ -142,6 +142,7 @@ def finetune(model, splits, fraction: float, epochs: int, lr: float, batch_size:
     batch_size = min(batch_size, len(subset))
     peak = scaled_lr(lr, batch_size, "linear")
     opt = torch.optim.SGD(net.parameters(), lr=peak, momentum=0.9, nesterov=True)
+    precision = devices.precision(device, precision)  # "auto" resolved once, not every step
     scaler = grad_scaler(device, precision)
     spe = subset.steps_per_epoch(batch_size)
     total, step = epochs * spe, 0

@@ -159,7 +159,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     if t.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, model, t.batch_size)
-    scaler = grad_scaler(device, t.precision)
+    precision = devices.precision(device, t.precision)  # "auto" resolved once, not every step
+    scaler = grad_scaler(device, precision)
     generator = devices.generator(device, cfg.seed)
     augment.compile_kernels(t.compile)
     rank, world = distributed.world()
@@ -191,7 +192,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
         net = distributed.data_parallel(model, device) if ddp else model  # after restore: DDP starts in sync
         forward = torch.compile(net) if t.compile else net
         variant = supervised_step if t.method == "supervised" else gradcache_step if t.grad_cache_chunk else simclr_step
-        train_step = variant(cfg, model, forward, generator, own, lambda: autocast(device, t.precision), scaler)
+        train_step = variant(cfg, model, forward, generator, own, lambda: autocast(device, precision), scaler)
         while step < end and status == "completed":
             epoch, offset = divmod(step, spe)
             for images, labels in train_set.batches(t.batch_size, epoch, cfg.seed, start=offset, shard=shard):

@@ -178,7 +178,7 @@ def preflight(configs, results: str, world_size: int = 1) -> None:
     for cfg in configs:
         validate(cfg, world_size=world_size)
         check_environment(cfg)
-    for cfg in {(c.encoder, c.head): c for c in configs if c.encoder.weights}.values():  # outside encoders fit
+    for cfg in {c.encoder: c for c in configs if c.encoder.weights}.values():  # each outside encoder fits
         check_weights(cfg)
     check_writable(results)
     seen, sizes = set(), {}
