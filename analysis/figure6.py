@@ -18,7 +18,7 @@ import torch
 
 from analysis import common
 from simclr.config import load
-from simclr.run import load_data
+from simclr.engine import load_data
 from simclr.views import two_views
 
 BINS = 16

@@ -22,7 +22,7 @@ from pathlib import Path
 from analysis.common import CLAIM_COLUMNS, RULE, claim_row, correlation_text
 from analysis.report import write as write_page
 from studies.common import MANIFEST, read_manifest
-from studies.run import STUDIES
+from studies import STUDIES
 
 HEADER = ["| study | store | claim " + CLAIM_COLUMNS, "|---|---|---|---|---|---|---|---|"]
 

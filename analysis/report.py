@@ -1,5 +1,6 @@
 """One self-contained HTML page of every stored study: the claims with their verdicts first, then per
-study its protocol, tables beside the paper's numbers, figures, runs and compute, then provenance.
+study its protocol, findings (the store's README.md), tables beside the paper's numbers, figures, runs and
+compute, then provenance.
 
 python analysis/report.py [--results results] [--out results/report.html]
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -56,6 +58,18 @@ def tables(store: Path) -> list[dict]:
 def figures(store: Path) -> list[dict]:
     return [{"name": png.stem, "uri": "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()}
             for png in sorted(store.glob("*.png"))]
+
+
+def findings(store: Path) -> list[str]:
+    """The store's README.md as paragraphs of text: its title, tables and images left out, since the
+    section shows the store's own tables and figures beside them."""
+    path = store / "README.md"
+    if not path.exists():
+        return []
+    text = re.sub(r"\A# [^\n]*\n", "", path.read_text().lstrip())
+    paragraphs = ("\n".join(line for line in block.splitlines() if not line.lstrip().startswith(("|", "![")))
+                  for block in re.split(r"\n\s*\n", text))
+    return [" ".join(p.split()) for p in paragraphs if p.strip()]
 
 
 def runs(df: pd.DataFrame, labels: list[str]) -> tuple[list[dict], Counter]:
@@ -121,9 +135,9 @@ def section(store: Path, root: Path, problem: str = "") -> dict:
     return {"anchor": anchor(store, root), "study": name, "title": study.TITLE, "paper": study.PAPER,
             "preset": man.get("preset", "?"), "store": str(store.relative_to(root)) if store != root else str(store), "argv": " ".join(man.get("argv", [])),
             "about": _first_paragraph(study.__doc__), "variant": report.get("variant"), "problem": problem,
-            "protocol": protocol(df) if len(df) else [], "tables": tables(store), "figures": figures(store),
-            "runs": rows, "count": [(s, count[s]) for s in STATES if count[s]], "hours": seconds / 3600,
-            "claims": report.get("claims", []), "spearman": _spearman(report), "notes": notes,
+            "protocol": protocol(df) if len(df) else [], "findings": findings(store), "tables": tables(store),
+            "figures": figures(store), "runs": rows, "count": [(s, count[s]) for s in STATES if count[s]],
+            "hours": seconds / 3600, "claims": report.get("claims", []), "spearman": _spearman(report), "notes": notes,
             "provenance": provenance(df) if len(df) else {}}
 
 

@@ -23,7 +23,7 @@ from torchvision.io import encode_jpeg
 from benchmarks.throughput import load
 from simclr import device as devices
 from simclr.data import pretraining_stream
-from simclr.store import environment
+from simclr.provenance import environment
 
 
 def stand_in_folder(root: Path, count: int, size=(375, 500), classes: int = 10) -> Path:

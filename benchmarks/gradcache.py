@@ -41,7 +41,7 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
     from simclr import config as C
     from simclr.data import InMemory
     from simclr.models import build_model
-    from simclr.store import environment
+    from simclr.provenance import environment
     from simclr.train import pretrain
 
     cfg = C.load(config, overrides + [f"train.batch_size={batch}", f"train.grad_cache_chunk={chunk}",

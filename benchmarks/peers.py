@@ -27,7 +27,7 @@ import torch
 from simclr import allocator, config, losses
 from simclr.models import build_model
 from simclr.optim import build_optimizer
-from simclr.store import environment
+from simclr.provenance import environment
 from simclr.train import autocast, loss_params, make_views
 
 

@@ -23,7 +23,7 @@ from benchmarks.throughput import arguments, load, start
 from simclr import device as devices
 from simclr.models import build_model
 from simclr.optim import build_optimizer
-from simclr.store import environment
+from simclr.provenance import environment
 from simclr.train import autocast, make_views
 
 GROUPS = {  # first match wins; aten operator names as the profiler reports them

@@ -33,7 +33,7 @@ from simclr import allocator, augment, config, losses
 from simclr.models import build_model
 from simclr.optim import build_optimizer
 from simclr import device as devices
-from simclr.store import environment
+from simclr.provenance import environment
 from simclr.train import autocast, loss_params, make_views
 
 

@@ -6,9 +6,11 @@ import json
 import os
 import sys
 
+from simclr import faults
+from simclr.checks import validate
 from simclr.config import ConfigError, load
 from simclr.data import DataError
-from simclr.run import run
+from simclr.engine import run
 from simclr.store import StoreError
 from simclr.train import OutOfMemory
 
@@ -22,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.items[0] if args.items and "=" not in args.items[0] else None
     overrides = args.items[1:] if path else args.items
     try:
-        cfg = load(path, overrides)
+        cfg = validate(load(path, overrides))
     except (ConfigError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run {cfg.run_id}: {cfg.encoder.arch} on {cfg.data.name}, method {cfg.train.method}, "
           f"log in {args.results}/{cfg.run_id}/log.jsonl", file=sys.stderr)
     try:
-        metrics = run(cfg, args.results)
+        metrics = run(cfg, args.results, on_step=faults.from_env())
     except (ConfigError, StoreError, DataError, FileNotFoundError, OutOfMemory) as err:  # explained failures
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,12 +11,13 @@ The reference semantics are torchvision.transforms.v2.functional on float images
 every op against it (Sobel, which torchvision lacks, against the textbook formula).
 """
 import functools
-import inspect
 import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from simclr.ops import DEFAULTS, check_op
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
 
@@ -42,6 +43,17 @@ def _mask(shape, generator, p):
 
 def _col(v):
     return v[:, None, None, None]
+
+
+def fills(name):
+    """sample_<op>(shape, generator, **params) with the parameters not given at their defaults, which are
+    written once, in simclr/ops.py."""
+    def wrap(sample):
+        @functools.wraps(sample)
+        def filled(shape, generator, **params):
+            return sample(shape, generator, **{**DEFAULTS[name], **params})
+        return filled
+    return wrap
 
 
 # ---- fused kernels ---------------------------------------------------------------------------------
@@ -114,8 +126,8 @@ def gray(x):
 
 # ---- crop: random resized crop -------------------------------------------------------------------
 
-def sample_crop(shape, generator, *, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=None,
-                interpolation="bicubic", p=1.0):
+@fills("crop")
+def sample_crop(shape, generator, *, scale, ratio, size, interpolation, p):
     """Boxes as torchvision's RandomResizedCrop.get_params, vectorised: 10 attempts per sample, the
     first that fits the image wins, else the centre crop of the closest allowed aspect ratio."""
     B, _, H, W = shape
@@ -190,7 +202,8 @@ def apply_crop(x, params):
 
 # ---- flip -----------------------------------------------------------------------------------------
 
-def sample_flip(shape, generator, *, p=0.5):
+@fills("flip")
+def sample_flip(shape, generator, *, p):
     return {"apply": _mask(shape, generator, p)}
 
 
@@ -200,8 +213,9 @@ def apply_flip(x, params):
 
 # ---- color jitter ---------------------------------------------------------------------------------
 
-def sample_color_jitter(shape, generator, *, strength=1.0, brightness=None, contrast=None,
-                        saturation=None, hue=None, brightness_mode="additive", p=0.8):
+@fills("color_jitter")
+def sample_color_jitter(shape, generator, *, strength, brightness, contrast, saturation, hue,
+                        brightness_mode, p):
     """The paper's colour distortion of strength s: brightness, contrast, saturation 0.8s, hue 0.2s
     unless given. Additive brightness (paper v1) draws a delta in U(-b, b); multiplicative (later
     code, torchvision) a factor in U(max(0, 1-b), 1+b). ``order`` is a uniform random permutation of
@@ -297,7 +311,8 @@ def apply_color_jitter(x, params):
 
 # ---- grayscale ------------------------------------------------------------------------------------
 
-def sample_grayscale(shape, generator, *, p=0.2):
+@fills("grayscale")
+def sample_grayscale(shape, generator, *, p):
     return {"apply": _mask(shape, generator, p)}
 
 
@@ -308,7 +323,8 @@ def apply_grayscale(x, params):
 
 # ---- blur -----------------------------------------------------------------------------------------
 
-def sample_blur(shape, generator, *, sigma=(0.1, 2.0), p=0.5):
+@fills("blur")
+def sample_blur(shape, generator, *, sigma, p):
     """Gaussian blur, sigma ~ U(sigma) per sample. The kernel spans 10% of the image height made odd,
     as the official SimCLR code (radius = H // 10 // 2, k = 2 * radius + 1), and at least 3."""
     return {"apply": _mask(shape, generator, p), "sigma": _uniform(generator, (shape[0],), *sigma),
@@ -333,7 +349,8 @@ def apply_blur(x, params):
 
 # ---- cutout ---------------------------------------------------------------------------------------
 
-def sample_cutout(shape, generator, *, size=(0.25, 0.5), value=0.0, p=1.0):
+@fills("cutout")
+def sample_cutout(shape, generator, *, size, value, p):
     """One square per sample, its side U(size) times the shorter image side (rounded, at least 1
     pixel), placed uniformly so that it lies fully inside the image (as torchvision's RandomErasing)."""
     B, _, H, W = shape
@@ -356,7 +373,8 @@ def apply_cutout(x, params):
 
 # ---- sobel ----------------------------------------------------------------------------------------
 
-def sample_sobel(shape, generator, *, p=1.0):
+@fills("sobel")
+def sample_sobel(shape, generator, *, p):
     return {"apply": _mask(shape, generator, p)}
 
 
@@ -377,7 +395,8 @@ def apply_sobel(x, params):
 
 # ---- noise ----------------------------------------------------------------------------------------
 
-def sample_noise(shape, generator, *, sigma=(0.05, 0.15), p=1.0):
+@fills("noise")
+def sample_noise(shape, generator, *, sigma, p):
     """Additive Gaussian noise, std U(sigma) per sample; the default range is centred on torchvision's
     GaussianNoise default of 0.1 and always visible. The standard normal field is a parameter too."""
     return {"apply": _mask(shape, generator, p), "sigma": _uniform(generator, (shape[0],), *sigma),
@@ -393,7 +412,8 @@ def apply_noise(x, params):
 
 # ---- rotate ---------------------------------------------------------------------------------------
 
-def sample_rotate(shape, generator, *, p=1.0):
+@fills("rotate")
+def sample_rotate(shape, generator, *, p):
     """Rotation by k * 90 degrees counter-clockwise, k uniform in {1, 2, 3} (the paper's 90/180/270)."""
     k = torch.randint(1, 4, (shape[0],), generator=generator, device=generator.device)
     return {"apply": _mask(shape, generator, p), "k": k}
@@ -413,10 +433,8 @@ def apply_rotate(x, params):
 
 # ---- autoaugment ----------------------------------------------------------------------------------
 
-AUTOAUGMENT_POLICIES = ("imagenet", "cifar10", "svhn")
-
-
-def sample_autoaugment(shape, generator, *, policy="imagenet", p=1.0):
+@fills("autoaugment")
+def sample_autoaugment(shape, generator, *, policy, p):
     """Table 1's AutoAugment column: torchvision's learned policy (one of two sub-policy ops per image),
     per image on uint8 as the policy was searched. Each image gets a seed drawn from our generator."""
     seeds = torch.randint(0, 2**62, (shape[0],), generator=generator, device=generator.device)
@@ -442,73 +460,7 @@ def apply_autoaugment(x, params):
 
 # ---- table, validation, entry point ---------------------------------------------------------------
 
-def _op(sample, apply):
-    sig = inspect.signature(sample).parameters.values()
-    return sample, apply, {q.name: q.default for q in sig if q.kind is q.KEYWORD_ONLY}
-
-
-OPS = {
-    "crop": _op(sample_crop, apply_crop),
-    "flip": _op(sample_flip, apply_flip),
-    "color_jitter": _op(sample_color_jitter, apply_color_jitter),
-    "grayscale": _op(sample_grayscale, apply_grayscale),
-    "blur": _op(sample_blur, apply_blur),
-    "cutout": _op(sample_cutout, apply_cutout),
-    "sobel": _op(sample_sobel, apply_sobel),
-    "noise": _op(sample_noise, apply_noise),
-    "rotate": _op(sample_rotate, apply_rotate),
-    "autoaugment": _op(sample_autoaugment, apply_autoaugment),
-}
-
-
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _pair(v, lo, hi, lo_open=False):
-    """A (min, max) pair with lo <= min <= max <= hi (lo < min when lo_open)."""
-    return (isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_num, v))
-            and (v[0] > lo if lo_open else v[0] >= lo) and v[0] <= v[1] <= hi)
-
-
-def check_op(name, params):
-    """Raise ValueError naming the unknown op, unknown parameter or impossible value."""
-    if name not in OPS:
-        raise ValueError(f"unknown augmentation op {name!r}; valid ops: {', '.join(OPS)}")
-    defaults = OPS[name][2]
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for op {name!r}; valid: {', '.join(defaults)}")
-    q = {**defaults, **params}
-
-    def need(ok, what):
-        if not ok:
-            raise ValueError(f"{name}: {what}, got {params}")
-
-    need(_num(q["p"]) and 0 <= q["p"] <= 1, "p must be in [0, 1]")
-    if name == "crop":
-        need(_pair(q["scale"], 0, 1, lo_open=True), "scale must be (min, max) with 0 < min <= max <= 1")
-        need(_pair(q["ratio"], 0, math.inf, lo_open=True), "ratio must be (min, max) with 0 < min <= max")
-        need(q["size"] is None or (isinstance(q["size"], int) and not isinstance(q["size"], bool)
-                                   and q["size"] > 0), "size must be None or a positive int")
-        need(q["interpolation"] in ("bilinear", "bicubic"), "interpolation must be 'bilinear' or 'bicubic'")
-    elif name == "color_jitter":
-        need(_num(q["strength"]) and q["strength"] >= 0, "strength must be >= 0")
-        for key in ("brightness", "contrast", "saturation"):
-            need(q[key] is None or (_num(q[key]) and q[key] >= 0), f"{key} must be None or >= 0")
-        hue = 0.2 * q["strength"] if q["hue"] is None else q["hue"]
-        need(_num(hue) and 0 <= hue <= 0.5, "hue (default 0.2 * strength) must be in [0, 0.5]")
-        need(q["brightness_mode"] in ("additive", "multiplicative"),
-             "brightness_mode must be 'additive' or 'multiplicative'")
-    elif name == "blur":
-        need(_pair(q["sigma"], 0, math.inf, lo_open=True), "sigma must be (min, max) with 0 < min <= max")
-    elif name == "cutout":
-        need(_pair(q["size"], 0, 1, lo_open=True), "size must be (min, max) with 0 < min <= max <= 1")
-        need(_num(q["value"]), "value must be a number")
-    elif name == "noise":
-        need(_pair(q["sigma"], 0, math.inf), "sigma must be (min, max) with 0 <= min <= max")
-    elif name == "autoaugment":
-        need(q["policy"] in AUTOAUGMENT_POLICIES, f"policy must be one of {', '.join(AUTOAUGMENT_POLICIES)}")
+OPS = {name: (globals()[f"sample_{name}"], globals()[f"apply_{name}"]) for name in DEFAULTS}
 
 
 class Rows(NamedTuple):
@@ -534,7 +486,7 @@ def augment(x, name, generator, rows: Rows | None = None, *, inplace: bool = Fal
     check_op(name, params)
     if generator.device != x.device:
         raise ValueError(f"generator is on {generator.device} but the batch is on {x.device}")
-    sample, apply, _ = OPS[name]
+    sample, apply = OPS[name]
     if rows is None:
         return apply(x, {**sample(x.shape, generator, **params), "inplace": inplace})
     if len(rows.index) != len(x):

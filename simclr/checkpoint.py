@@ -27,6 +27,14 @@ CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 KEYS = {"model", "optimizer", "scaler", "generator", "cpu_rng", "step"}
 
 
+def atomic_torch_save(path: Path, obj) -> None:
+    """torch.save through memory, then one atomic write: a full disk then raises ENOSPC (torch's own
+    file writer reports it as an opaque RuntimeError)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
+
+
 def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 

@@ -1,23 +1,25 @@
 """One run's configuration: frozen dataclasses, loaded from YAML/JSON, overridden with dotted key=value.
 
 Every field carries its unit or scaling rule in a comment. A config is never mutated: derived values
-(the scaled learning rate, the number of steps) are computed where they are used. `validate` raises one
-`ConfigError` listing every problem before any work starts.
+(the scaled learning rate, the number of steps) are computed where they are used. This module is the
+schema only (dict conversion, run_id, overrides); it imports no other part of the engine but the op
+table. Values are checked by each module against its own registry, gathered by simclr/checks.py, which
+raises one `ConfigError` listing every problem before any work starts.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import math
-import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from simclr import ops
 
 
 class ConfigError(ValueError):
@@ -52,20 +54,16 @@ class Op:
 
 def op(name: str, **params) -> Op:
     """An op with every parameter spelled out (defaults filled in), so equal recipes hash equally."""
-    from simclr.augment import OPS
-
-    if name in OPS:
-        params = {**OPS[name][2], **params}
+    if name in ops.DEFAULTS:
+        params = {**ops.DEFAULTS[name], **params}
     return Op(name, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
 
 
-def simclr_recipe(strength: float = 0.5, blur: bool = False, crop_scale=(0.08, 1.0),
+def simclr_recipe(strength: float = 0.5, blur: bool = False, crop_scale=(0.08, 1.0), flip: bool = True,
                   brightness: str = "additive") -> tuple[Op, ...]:
-    """The paper's augmentation: crop+flip, colour jitter (p=0.8), grayscale (p=0.2), optional blur (p=0.5)."""
-    from simclr.views import simclr_ops
-
+    """The paper's augmentation as a config's ops (simclr/ops.py's simclr_recipe)."""
     return tuple(op(name, **params) for name, params in
-                 simclr_ops(strength, blur, crop_scale, brightness_mode=brightness))
+                 ops.simclr_recipe(strength, blur, crop_scale, flip, brightness_mode=brightness))
 
 
 @dataclass(frozen=True)
@@ -323,151 +321,23 @@ def _build_ops(value, path: str, errors: list[str]) -> tuple[Op, ...]:
 
 
 def from_dict(d: dict) -> RunConfig:
+    """The config a dict describes, its keys and types checked (values are checked by simclr/checks.py)."""
     errors: list[str] = []
     cfg = _build(RunConfig, d, "", errors)
     if errors:
-        raise ConfigError(_format(errors))
-    validate(cfg)
+        raise ConfigError(format_errors(errors))
     return cfg
 
 
-def _format(errors: list[str]) -> str:
+def format_errors(errors: list[str]) -> str:
     return "invalid config:\n  - " + "\n  - ".join(errors)
 
 
-# ---------------------------------------------------------------- validation
-
-ARCHS = ("resnet_tiny", "resnet_small", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-
-
-def _choice(errors, path, value, options):
-    if value not in options:
-        errors.append(f"{path}={value!r}: unknown; choose one of {', '.join(map(str, options))}")
-
-
-def validate(cfg: RunConfig, world_size: int = 1) -> RunConfig:
-    """Check values and cross-field rules; raise ConfigError naming every problem, else return cfg."""
-    from simclr import augment, data  # imported here: config must stay importable on its own
-
-    e: list[str] = []
-    d, t, o, lo, hd, ev = cfg.data, cfg.train, cfg.optim, cfg.loss, cfg.head, cfg.eval
-    _choice(e, "data.name", d.name, data.DATASETS)
-    if d.name in ("folder", "imagenet") and not d.root:
-        e.append(f"data.root: data.name={d.name} needs data.root=/path/to/tree (with train/ and test/)")
-    for k in ("num_train", "num_test"):
-        if getattr(d, k) <= 0:
-            e.append(f"data.{k}={getattr(d, k)}: must be > 0")
-    if d.clutter < 0 or len(d.clutter_size) != 2 or not 0 < d.clutter_size[0] <= d.clutter_size[1] <= 1:
-        e.append("data.clutter must be >= 0 and data.clutter_size a range (lo, hi) with 0 < lo <= hi <= 1")
-    if d.image_size < 4:
-        e.append(f"data.image_size={d.image_size}: must be >= 4 pixels")
-    for branch in ("shared", "view1", "view2"):
-        for i, o_ in enumerate(getattr(cfg.augment, branch)):
-            try:
-                augment.check_op(o_.name, o_.kwargs())
-            except ValueError as err:
-                e.append(f"augment.{branch}[{i}]: {err}")
-    _choice(e, "encoder.arch", cfg.encoder.arch, ARCHS)
-    _choice(e, "encoder.stem", cfg.encoder.stem, ("cifar", "imagenet"))
-    if cfg.encoder.width <= 0:
-        e.append(f"encoder.width={cfg.encoder.width}: must be > 0")
-    _choice(e, "encoder.input_norm", cfg.encoder.input_norm, ("centred", "imagenet", "none"))
-    if bool(cfg.encoder.weights) != bool(cfg.encoder.weights_sha256):
-        e.append("encoder.weights and encoder.weights_sha256 come together: python -m simclr.evaluate_weights "
-                 "PATH fills in the file's sha256")
-    _choice(e, "head.kind", hd.kind, ("none", "linear", "mlp"))
-    if hd.kind == "mlp" and hd.layers < 2:
-        e.append(f"head.layers={hd.layers}: an mlp head has >= 2 layers (use head.kind=linear for one)")
-    if hd.out_dim <= 0 or hd.hidden_dim < 0:
-        e.append("head.out_dim must be > 0 and head.hidden_dim >= 0 (0 = dim of h)")
-    _choice(e, "loss.name", lo.name, ("nt_xent", "nt_logistic", "margin_triplet"))
-    if lo.temperature <= 0:
-        e.append(f"loss.temperature={lo.temperature}: must be > 0 (paper: 0.1 ImageNet, 0.5 CIFAR-10)")
-    if lo.margin < 0:
-        e.append(f"loss.margin={lo.margin}: must be >= 0")
-    _choice(e, "loss.negatives", lo.negatives, ("all", "other_view"))
-    if lo.semi_hard and lo.name == "nt_xent":
-        e.append("loss.semi_hard: applies to nt_logistic and margin_triplet only")
-    _choice(e, "optim.name", o.name, ("lars", "sgd"))
-    _choice(e, "optim.lr_scaling", o.lr_scaling, ("linear", "sqrt", "none"))
-    if o.lr <= 0 or o.weight_decay < 0 or not 0 <= o.momentum < 1 or o.warmup_epochs < 0:
-        e.append("optim: need lr > 0, weight_decay >= 0, 0 <= momentum < 1, warmup_epochs >= 0")
-    if o.trust_coefficient <= 0:
-        e.append(f"optim.trust_coefficient={o.trust_coefficient}: must be > 0 (paper 1e-3)")
-    if o.nesterov and o.momentum == 0:
-        e.append("optim.nesterov=true needs optim.momentum > 0")
-    _choice(e, "train.method", t.method, ("simclr", "supervised"))
-    _choice(e, "train.precision", t.precision, ("fp32", "bf16", "fp16", "auto"))
-    if t.batch_size < 2:
-        e.append(f"train.batch_size={t.batch_size}: contrastive learning needs >= 2 images per step")
-    elif t.batch_size % world_size:
-        e.append(f"train.batch_size={t.batch_size} is not divisible by the {world_size} processes; "
-                 f"use a multiple of {world_size}")
-    if t.grad_cache_chunk:
-        views = 2 * t.batch_size // world_size
-        if t.grad_cache_chunk < 0 or views % t.grad_cache_chunk:
-            e.append(f"train.grad_cache_chunk={t.grad_cache_chunk}: must divide the {views} views of a "
-                     "process's batch (equal chunks, equal BN statistics)")
-        if t.method != "simclr" or t.bn_groups != 1:
-            e.append("train.grad_cache_chunk applies to train.method=simclr with train.bn_groups=1 "
-                     "(chunks already give BN per chunk)")
-    _choice(e, "train.data_parallel", t.data_parallel, ("auto", "ddp", "allreduce"))
-    if "/" in t.run_name or t.run_name.startswith("."):
-        e.append(f"train.run_name={t.run_name!r}: a folder name (no '/', not starting with '.')")
-    if t.data_parallel == "ddp" and not (t.method == "simclr" and online_head(cfg) and not t.grad_cache_chunk):
-        e.append("train.data_parallel=ddp needs the plain SimCLR step with the online head, whose forward "
-                 "reaches every parameter (DDP waits for a gradient of each): use auto or allreduce with "
-                 "train.method=supervised, train.online_head=false or train.grad_cache_chunk")
-    if t.epochs < 0:
-        e.append(f"train.epochs={t.epochs}: must be >= 0 (0 with steps 0 evaluates the random-init encoder)")
-    if t.steps < 0 or t.checkpoint_every <= 0 or t.log_every <= 0:
-        e.append("train: steps >= 0, checkpoint_every > 0 and log_every > 0 are required")
-    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
-        e.append(f"train.device={t.device!r}: use auto, cpu, cuda or cuda:N")
-    if d.name == "synthetic" and t.batch_size > d.num_train:
-        e.append(f"train.batch_size={t.batch_size} exceeds data.num_train={d.num_train}")
-    a = cfg.augment
-    shared_crop = bool(a.shared) and a.shared[0].name == "crop"
-    view_crops = not a.shared and a.view1 and a.view2 and a.view1[0].name == "crop" and a.view2[0] == a.view1[0]
-    if d.name == "imagenet" and not (shared_crop or view_crops):
-        e.append("augment: with data.name=imagenet the crops are made while decoding, from the full image: "
-                 "either augment.shared starts with a crop op, or it is empty and both views start with the "
-                 "same crop op")
-    if d.name == "imagenet" and (ev.finetune_fractions or ev.transform_probe):
-        e.append("eval: fine-tuning and the transformation probe need in-memory data; with data.name=imagenet "
-                 "set eval.finetune_fractions=[] and eval.transform_probe=false")
-    if ev.knn_k <= 0 or ev.knn_temperature <= 0:
-        e.append("eval: knn_k and knn_temperature must be > 0")
-    for f in ev.finetune_fractions:
-        if not 0 < f <= 1:
-            e.append(f"eval.finetune_fractions: {f} is not in (0, 1] (e.g. [0.01, 0.1])")
-    n_head = {"none": 0, "linear": 1}.get(hd.kind, hd.layers)
-    if not ev.finetune_head_layers or len(set(ev.finetune_head_layers)) != len(ev.finetune_head_layers):
-        e.append(f"eval.finetune_head_layers={list(ev.finetune_head_layers)}: give distinct depths, e.g. [0] "
-                 "(from h) or [0, 1] (from h and from the head's first layer, as SimCLRv2)")
-    for k in ev.finetune_head_layers:
-        if not 0 <= k <= n_head:
-            e.append(f"eval.finetune_head_layers: {k} is not in 0..{n_head}, the layers of the projection head "
-                     f"(head.kind={hd.kind}, head.layers={hd.layers}); 0 fine-tunes from h")
-    for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_lr", "finetune_batch_size", "probe_epochs"):
-        if getattr(ev, k) <= 0:
-            e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")
-    if t.bn_groups < 1 or t.batch_size % t.bn_groups:
-        e.append(f"train.bn_groups={t.bn_groups}: must be >= 1 and divide train.batch_size={t.batch_size} "
-                 "(each group holds both views of batch_size / bn_groups images)")
-    if ev.finetune_epochs < 0 or ev.knn_every_epochs < 0:
-        e.append("eval.finetune_epochs and eval.knn_every_epochs must be >= 0")
-    for key, spec in [("eval.transfer", s) for s in ev.transfer] + ([("eval.data", ev.data)] if ev.data else []):
-        name, _, root = spec.partition(":")
-        if name not in data.DATASETS or name == "imagenet":
-            e.append(f"{key}: {spec!r} names no in-memory data set; use one of "
-                     f"{', '.join(n for n in data.DATASETS if n != 'imagenet')}, a folder as 'folder:/path'")
-        elif name == "folder" and not root:
-            e.append(f"{key}: {spec!r} needs its tree, e.g. 'folder:/data/pets' (train/ and test/ inside)")
-    e += _unlabelled_misuse(cfg)
-    if e:
-        raise ConfigError(_format(e))
-    return cfg
+def choice(path: str, value, options) -> list[str]:
+    """The error of a value outside its registry's choices (none when it is one of them)."""
+    if value in options:
+        return []
+    return [f"{path}={value!r}: unknown; choose one of {', '.join(map(str, options))}"]
 
 
 # ---------------------------------------------------------------- files and overrides
@@ -502,7 +372,7 @@ def apply_override(d: dict, dotted: str, value) -> None:
 
 
 def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Defaults <- YAML/JSON file <- 'key=value' overrides, validated."""
+    """Defaults <- YAML/JSON file <- 'key=value' overrides (keys and types checked)."""
     d = to_dict(RunConfig())
     if path:
         if not Path(path).is_file():
@@ -535,7 +405,7 @@ def _merge(base: dict, new: dict, path: str) -> None:
 
 
 def replace(cfg: RunConfig, **dotted) -> RunConfig:
-    """A new validated config with dotted fields changed: replace(cfg, **{'loss.temperature': 0.1})."""
+    """A new config with dotted fields changed (keys and types checked): replace(cfg, **{'loss.temperature': 0.1})."""
     d = to_dict(cfg)
     for key, value in dotted.items():
         apply_override(d, key, value)
@@ -550,65 +420,6 @@ def labelled(cfg: RunConfig) -> bool:
 def online_head(cfg: RunConfig) -> bool:
     """Whether the online linear classifier trains: asked for, and labels to train it on."""
     return cfg.train.online_head and labelled(cfg)
-
-
-def _unlabelled_misuse(cfg: RunConfig) -> list[str]:
-    d, ev = cfg.data, cfg.eval
-    e = []
-    _choice(e, "data.labels", d.labels, ("folders", "none"))
-    if labelled(cfg):
-        if ev.data:
-            e.append("eval.data names the labelled set of a run whose pretraining images have none: set "
-                     "data.labels=none, or drop eval.data (a labelled run evaluates on its own test split)")
-        return e
-    if d.name not in ("folder", "imagenet"):
-        e.append(f"data.labels=none reads a folder of images: data.name=folder (decoded into memory) or "
-                 f"imagenet (streamed), not {d.name}")
-    if cfg.train.method == "supervised":
-        e.append("train.method=supervised needs labels: data.labels=none has none")
-    if not ev.data:
-        needs = [k for k, on in (("eval.finetune_fractions", ev.finetune_fractions),
-                                 ("eval.transform_probe", ev.transform_probe),
-                                 ("eval.knn_every_epochs", ev.knn_every_epochs)) if on]
-        if needs:
-            e.append(f"{', '.join(needs)} need labelled images: name them with eval.data=folder:/path "
-                     "(train/ and test/, one folder per class), or drop the evaluation")
-    return e
-
-
-def check_environment(cfg: RunConfig) -> None:
-    """Rules on this machine's files and packages, checked when a run starts (not when a stored config
-    is read: a store stays readable where the weights file or tensorboard is gone)."""
-    e = []
-    if cfg.encoder.weights and not os.path.isfile(cfg.encoder.weights):
-        e.append(f"encoder.weights={cfg.encoder.weights}: no such file (a .safetensors or .pt state dict)")
-    if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        e.append("train.tensorboard=true needs the tensorboard package: pip install -e '.[tensorboard]'")
-    if e:
-        raise ConfigError(_format(e))
-
-
-def check_against_data(cfg: RunConfig, num_train: int, train_labels=None) -> None:
-    """Rules that need the data set's size: checked after loading, before the run directory exists."""
-    e = []
-    t = cfg.train
-    if t.batch_size > num_train:
-        e.append(f"train.batch_size={t.batch_size} exceeds the {num_train} training images")
-    else:
-        total = total_steps(cfg, num_train)
-        warmup = round(cfg.optim.warmup_epochs * steps_per_epoch(num_train, t.batch_size))
-        if total and warmup >= total:
-            e.append(f"optim.warmup_epochs={cfg.optim.warmup_epochs} is {warmup} steps, not fewer than the "
-                     f"{total} training steps: the learning rate would never decay; shorten the warmup")
-    if train_labels is not None:
-        from simclr.data import label_subset
-        for f in cfg.eval.finetune_fractions:
-            try:
-                label_subset(train_labels, f)
-            except ValueError as err:
-                e.append(f"eval.finetune_fractions: {err}")
-    if e:
-        raise ConfigError(_format(e))
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:

@@ -16,10 +16,13 @@ from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from simclr.store import atomic_torch_save
+from simclr.config import choice, labelled
+from simclr.checkpoint import atomic_torch_save
 from simclr.synthetic import SHAPES, synthetic_splits
 
 DATASETS = ("synthetic", "cifar10", "cifar100", "stl10", "folder", "imagenet")
+# data.labels: folders = a tree with train/ and test/, one folder per class; none = any images, unlabelled
+LABELS = ("folders", "none")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")  # what torchvision.io decodes
 _CACHE_FORMAT = 1  # bump when the cached layout changes
 
@@ -529,3 +532,61 @@ def pretraining_stream(root: str, image_size: int, crop: dict, workers: int = 4,
     return FolderStream(root, "train" if labelled else None, image_size, train=True, workers=workers,
                         scale=tuple(crop["scale"]),
                         ratio=tuple(crop["ratio"]), views=views, stacked=True, after=after)
+
+
+def config_errors(cfg, world_size: int = 1) -> list[str]:
+    """The problems of the data section and of what the data set allows the rest of a run to do."""
+    d, ev, a = cfg.data, cfg.eval, cfg.augment
+    e = choice("data.name", d.name, DATASETS) + choice("data.labels", d.labels, LABELS)
+    if d.name in ("folder", "imagenet") and not d.root:
+        e.append(f"data.root: data.name={d.name} needs data.root=/path/to/tree (with train/ and test/)")
+    for k in ("num_train", "num_test"):
+        if getattr(d, k) <= 0:
+            e.append(f"data.{k}={getattr(d, k)}: must be > 0")
+    if d.clutter < 0 or len(d.clutter_size) != 2 or not 0 < d.clutter_size[0] <= d.clutter_size[1] <= 1:
+        e.append("data.clutter must be >= 0 and data.clutter_size a range (lo, hi) with 0 < lo <= hi <= 1")
+    if d.image_size < 4:
+        e.append(f"data.image_size={d.image_size}: must be >= 4 pixels")
+    if d.name == "synthetic" and cfg.train.batch_size > d.num_train:
+        e.append(f"train.batch_size={cfg.train.batch_size} exceeds data.num_train={d.num_train}")
+    if d.name == "imagenet":
+        shared_crop = bool(a.shared) and a.shared[0].name == "crop"
+        view_crops = not a.shared and a.view1 and a.view2 and a.view1[0].name == "crop" and a.view2[0] == a.view1[0]
+        if not (shared_crop or view_crops):
+            e.append("augment: with data.name=imagenet the crops are made while decoding, from the full image: "
+                     "either augment.shared starts with a crop op, or it is empty and both views start with "
+                     "the same crop op")
+        if ev.finetune_fractions or ev.transform_probe:
+            e.append("eval: fine-tuning and the transformation probe need in-memory data; with "
+                     "data.name=imagenet set eval.finetune_fractions=[] and eval.transform_probe=false")
+    for key, spec in [("eval.transfer", s) for s in ev.transfer] + ([("eval.data", ev.data)] if ev.data else []):
+        name, _, root = spec.partition(":")
+        if name not in DATASETS or name == "imagenet":
+            e.append(f"{key}: {spec!r} names no in-memory data set; use one of "
+                     f"{', '.join(n for n in DATASETS if n != 'imagenet')}, a folder as 'folder:/path'")
+        elif name == "folder" and not root:
+            e.append(f"{key}: {spec!r} needs its tree, e.g. 'folder:/data/pets' (train/ and test/ inside)")
+    return e + _unlabelled_errors(cfg)
+
+
+def _unlabelled_errors(cfg) -> list[str]:
+    """What a run without labels (data.labels=none) cannot do, and where labels must come from."""
+    d, ev = cfg.data, cfg.eval
+    if labelled(cfg):
+        if ev.data:
+            return ["eval.data names the labelled set of a run whose pretraining images have none: set "
+                    "data.labels=none, or drop eval.data (a labelled run evaluates on its own test split)"]
+        return []
+    e = []
+    if d.name not in ("folder", "imagenet"):
+        e.append(f"data.labels=none reads a folder of images: data.name=folder (decoded into memory) or "
+                 f"imagenet (streamed), not {d.name}")
+    if cfg.train.method == "supervised":
+        e.append("train.method=supervised needs labels: data.labels=none has none")
+    needs = [k for k, on in (("eval.finetune_fractions", ev.finetune_fractions),
+                             ("eval.transform_probe", ev.transform_probe),
+                             ("eval.knn_every_epochs", ev.knn_every_epochs)) if on]
+    if needs and not ev.data:
+        e.append(f"{', '.join(needs)} need labelled images: name them with eval.data=folder:/path "
+                 "(train/ and test/, one folder per class), or drop the evaluation")
+    return e

@@ -22,6 +22,10 @@ from torch import nn
 from simclr.bn import swapped_bn
 from simclr.config import online_head
 
+# train.data_parallel: ddp = DistributedDataParallel, allreduce = gradients all-reduced after backward,
+# auto = ddp on GPUs where the step allows it
+DATA_PARALLEL = ("auto", "ddp", "allreduce")
+
 
 def world() -> tuple[int, int]:
     """(rank, world size) from the environment torchrun and submitit export."""

@@ -22,6 +22,7 @@ from torch import nn
 from simclr import augment, views
 from simclr import device as devices
 from simclr.config import online_head
+from simclr.models import head_layers
 from simclr.data import InMemory, label_subset, transfer_splits
 from simclr.optim import lr_at, scaled_lr, set_lr
 from simclr.train import autocast, grad_scaler
@@ -183,7 +184,7 @@ def _transformed(images: torch.Tensor, task: str, g: torch.Generator):
     """Apply task's transformation to a random subset; return (images float, labels)."""
     name, p = PROBE_TASKS[task]
     x = augment.to_float(images)
-    sample, apply, _ = augment.OPS[name]
+    sample, apply = augment.OPS[name]
     if name == "rotate":  # label 0 = not rotated, so 4 balanced labels
         k = torch.randint(0, 4, (len(x),), generator=g, device=x.device)
         return apply(x, {"k": k, "apply": k > 0}), k
@@ -317,3 +318,26 @@ def assert_unchanged(module: nn.Module, before: dict[str, torch.Tensor]) -> None
     if changed:
         raise RuntimeError(f"evaluation modified the frozen encoder: {changed[:5]}")
 
+
+def config_errors(cfg, world_size: int = 1) -> list[str]:
+    """The problems of the eval section, each naming its fix."""
+    ev, hd = cfg.eval, cfg.head
+    e = []
+    if ev.knn_k <= 0 or ev.knn_temperature <= 0:
+        e.append("eval: knn_k and knn_temperature must be > 0")
+    for f in ev.finetune_fractions:
+        if not 0 < f <= 1:
+            e.append(f"eval.finetune_fractions: {f} is not in (0, 1] (e.g. [0.01, 0.1])")
+    if not ev.finetune_head_layers or len(set(ev.finetune_head_layers)) != len(ev.finetune_head_layers):
+        e.append(f"eval.finetune_head_layers={list(ev.finetune_head_layers)}: give distinct depths, e.g. [0] "
+                 "(from h) or [0, 1] (from h and from the head's first layer, as SimCLRv2)")
+    for k in ev.finetune_head_layers:
+        if not 0 <= k <= head_layers(hd):
+            e.append(f"eval.finetune_head_layers: {k} is not in 0..{head_layers(hd)}, the layers of the "
+                     f"projection head (head.kind={hd.kind}, head.layers={hd.layers}); 0 fine-tunes from h")
+    for k in ("linear_epochs", "linear_lr", "linear_batch_size", "finetune_lr", "finetune_batch_size", "probe_epochs"):
+        if getattr(ev, k) <= 0:
+            e.append(f"eval.{k}={getattr(ev, k)}: must be > 0")
+    if ev.finetune_epochs < 0 or ev.knn_every_epochs < 0:
+        e.append("eval.finetune_epochs and eval.knn_every_epochs must be >= 0")
+    return e

@@ -1,20 +1,24 @@
 """Fault injection, so the launchers' recovery paths are tested against real failures.
 
-SIMCLR_FAULT holds comma-separated faults, read at each optimizer step of pretraining:
+SIMCLR_FAULT holds comma-separated faults, read once when a run starts by the entry points (python -m
+simclr, a study's launchers), which hand them to the run as its on_step hook; the training code knows
+nothing of them. A test in one process can pass its own hook instead.
     kill@STEP     the process kills itself with SIGKILL after STEP steps (a crashed node, an OOM kill)
     raise@STEP    a RuntimeError after STEP steps (a bug, a lost device)
     sleep=SECONDS every step takes at least this long (a run long enough to hit a time limit)
     sleep1=SECONDS the same in the run's first process only (a run that outlives one time limit,
                   then finishes at once when resumed)
 kill and raise fire once per run directory (a marker file remembers), so the retry or resume that
-follows runs clean. Unset, this module does nothing.
+follows runs clean.
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 ENV = "SIMCLR_FAULT"
 
@@ -34,12 +38,14 @@ def parse(spec: str) -> dict:
     return faults
 
 
-def at_step(step: int, run_dir: Path) -> None:
-    """Called after each optimizer step with the number of steps done."""
+def from_env() -> Callable[[int, Path], None] | None:
+    """The faults SIMCLR_FAULT names as a run's on_step hook; None when it is unset."""
     spec = os.environ.get(ENV)
-    if not spec:
-        return
-    faults = parse(spec)
+    return functools.partial(at_step, parse(spec), spec) if spec else None
+
+
+def at_step(faults: dict, spec: str, step: int, run_dir: Path) -> None:
+    """After each optimizer step, with the number of steps done: the faults due at this step."""
     if "sleep" in faults:
         time.sleep(faults["sleep"])
     if "sleep1" in faults and _first_process(Path(run_dir)):

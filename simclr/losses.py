@@ -43,6 +43,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from simclr.config import choice
+
 NEGATIVE_MODES = ("all", "other_view")
 
 
@@ -257,3 +259,16 @@ def contrastive_loss(name, z1, z2, **params):
     if unknown:
         raise ValueError(f"{name} got unknown parameter(s) {unknown}; valid parameters: {valid}")
     return fn(z1, z2, **params)
+
+
+def config_errors(cfg, world_size: int = 1) -> list[str]:
+    """The problems of the loss section, each naming its fix."""
+    lo = cfg.loss
+    e = choice("loss.name", lo.name, LOSSES) + choice("loss.negatives", lo.negatives, NEGATIVE_MODES)
+    if lo.temperature <= 0:
+        e.append(f"loss.temperature={lo.temperature}: must be > 0 (paper: 0.1 ImageNet, 0.5 CIFAR-10)")
+    if lo.margin < 0:
+        e.append(f"loss.margin={lo.margin}: must be >= 0")
+    if lo.semi_hard and lo.name == "nt_xent":
+        e.append("loss.semi_hard: applies to nt_logistic and margin_triplet only")
+    return e

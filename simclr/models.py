@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from simclr.config import choice
+
 # arch -> (block, blocks per stage, base width); stage widths are base * (1, 2, 4, 8) * width multiplier
 RESNETS = {
     "resnet_tiny": ("basic", (1, 1, 1, 1), 16),
@@ -18,6 +20,17 @@ RESNETS = {
     "resnet101": ("bottleneck", (3, 4, 23, 3), 64),
     "resnet152": ("bottleneck", (3, 8, 36, 3), 64),
 }
+
+STEMS = ("cifar", "imagenet")
+# encoder.input_norm -> (mean, std) the views in [0, 1] are normalised by
+INPUT_NORMS = {"centred": (0.5, 0.5), "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+               "none": (0.0, 1.0)}
+HEAD_KINDS = ("none", "linear", "mlp")
+
+
+def head_layers(head) -> int:
+    """The linear layers of a projection head config (none: z = h)."""
+    return {"none": 0, "linear": 1}.get(head.kind, head.layers)
 
 
 class BasicBlock(nn.Module):
@@ -71,8 +84,7 @@ class ResNet(nn.Module):
         kind, layers, base = RESNETS[arch]
         # views arrive in [0, 1]; centred: x * 2 - 1 (BN after the stem handles the scale); imagenet:
         # torchvision's mean/std, for its supervised weights; none: as is. Not in the state dict.
-        mean, std = {"centred": (0.5, 0.5), "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-                     "none": (0.0, 1.0)}[input_norm]
+        mean, std = INPUT_NORMS[input_norm]
         # (3, 1, 1) tensors of their own (an expanded scalar shares one element, which in-place moves refuse)
         self.register_buffer("mean", torch.tensor(mean).expand(3).reshape(3, 1, 1).clone(), persistent=False)
         self.register_buffer("std", torch.tensor(std).expand(3).reshape(3, 1, 1).clone(), persistent=False)
@@ -168,3 +180,21 @@ def build_model(cfg, num_classes: int) -> SimCLRModel:
 
 def num_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def config_errors(cfg, world_size: int = 1) -> list[str]:
+    """The problems of the encoder and head sections, each naming its fix."""
+    enc, hd = cfg.encoder, cfg.head
+    e = choice("encoder.arch", enc.arch, RESNETS) + choice("encoder.stem", enc.stem, STEMS)
+    e += choice("encoder.input_norm", enc.input_norm, INPUT_NORMS)
+    if enc.width <= 0:
+        e.append(f"encoder.width={enc.width}: must be > 0")
+    if bool(enc.weights) != bool(enc.weights_sha256):
+        e.append("encoder.weights and encoder.weights_sha256 come together: python -m simclr.evaluate_weights "
+                 "PATH fills in the file's sha256")
+    e += choice("head.kind", hd.kind, HEAD_KINDS)
+    if hd.kind == "mlp" and hd.layers < 2:
+        e.append(f"head.layers={hd.layers}: an mlp head has >= 2 layers (use head.kind=linear for one)")
+    if hd.out_dim <= 0 or hd.hidden_dim < 0:
+        e.append("head.out_dim must be > 0 and head.hidden_dim >= 0 (0 = dim of h)")
+    return e

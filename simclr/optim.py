@@ -5,6 +5,11 @@ import math
 
 import torch
 
+from simclr.config import choice
+
+OPTIMIZERS = ("lars", "sgd")
+LR_SCALING = ("linear", "sqrt", "none")  # base lr times B/256, times sqrt(B), as is
+
 
 def scaled_lr(base_lr: float, batch_size: int, rule: str) -> float:
     """linear: base * B/256 (paper 0.3); sqrt: base * sqrt(B) (paper 0.075); none: base."""
@@ -108,3 +113,16 @@ def build_optimizer(cfg, module: torch.nn.Module, batch_size: int):
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def config_errors(cfg, world_size: int = 1) -> list[str]:
+    """The problems of the optim section, each naming its fix."""
+    o = cfg.optim
+    e = choice("optim.name", o.name, OPTIMIZERS) + choice("optim.lr_scaling", o.lr_scaling, LR_SCALING)
+    if o.lr <= 0 or o.weight_decay < 0 or not 0 <= o.momentum < 1 or o.warmup_epochs < 0:
+        e.append("optim: need lr > 0, weight_decay >= 0, 0 <= momentum < 1, warmup_epochs >= 0")
+    if o.trust_coefficient <= 0:
+        e.append(f"optim.trust_coefficient={o.trust_coefficient}: must be > 0 (paper 1e-3)")
+    if o.nesterov and o.momentum == 0:
+        e.append("optim.nesterov=true needs optim.momentum > 0")
+    return e

@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import io
 import json
 import os
-import platform
-import subprocess
-import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 
 class StoreError(OSError):
@@ -125,12 +119,11 @@ def update_json(path: Path, change, default=None) -> object:
         return new
 
 
-def atomic_torch_save(path: Path, obj) -> None:
-    """torch.save through memory, then one atomic write: a full disk then raises ENOSPC (torch's own
-    file writer reports it as an opaque RuntimeError)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getbuffer())
+def remove_interrupted_writes(run_dir: Path) -> None:
+    """Delete the temp files that a writer killed mid-write left in a run directory (the records they
+    were to replace are whole). Only its owner calls this, under the run's lock: no write is live."""
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def check_writable(results_dir: str | Path) -> None:
@@ -196,46 +189,6 @@ class JsonlLog:
             except json.JSONDecodeError:
                 warnings.warn(f"{self.path}:{n}: skipping a torn line ({line[:60]!r})")
         return records
-
-
-def git_commit() -> dict:
-    """Commit of the code that ran and whether its tree had uncommitted changes."""
-    src = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return {"commit": commit or None, "dirty": bool(dirty)}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def environment(seed: int, device: torch.device) -> dict:
-    import numpy
-    import torchvision
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    env = {
-        "git": git_commit(),
-        "packages": {"python": sys.version.split()[0], "torch": torch.__version__,
-                     "torchvision": torchvision.__version__, "numpy": numpy.__version__,
-                     "pandas": pd.__version__},
-        "hardware": {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "device": str(device),
-                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
-        "host": platform.node(),
-        "seed": seed,
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    return env
 
 
 def record_failure(run_dir: Path, config: dict, failure: dict) -> None:

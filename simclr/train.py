@@ -16,15 +16,16 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from simclr import augment, checkpoint, distributed, faults, gradcache, losses, views
+from simclr import augment, checkpoint, distributed, gradcache, losses, views
 from simclr import device as devices
 from simclr.augment import Rows
 from simclr.bn import grouped_bn
-from simclr.config import RunConfig, online_head, steps_per_epoch, total_steps
+from simclr.config import RunConfig, choice, online_head, steps_per_epoch, total_steps
 from simclr.optim import build_optimizer, lr_at, scaled_lr, set_lr
 from simclr.store import JsonlLog
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+PRECISIONS = (*DTYPES, "auto")  # auto: what the device computes natively (simclr/device.py)
 
 
 def autocast(device: torch.device, precision: str):
@@ -139,18 +140,19 @@ def supervised_step(cfg, model, forward, generator, own, amp, scaler):
     return step
 
 
+# train.method -> its step; a SimCLR step under train.grad_cache_chunk is the gradient cache's
+STEPS = {"simclr": simclr_step, "supervised": supervised_step}
+
+
 def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.device, run_dir: Path,
-             stop_after: int | None = None, monitor=None, on_checkpoint=None, on_record=None) -> dict:
-    """Train until the configured number of steps (or `stop_after`, to simulate an interruption).
-
-    monitor(model) -> dict, if given, runs every eval.knn_every_epochs epochs; its results are logged
-    as "monitor" events (it must not draw from the training generators, so resumes stay exact).
-    on_checkpoint(step, path), if given, is called after each checkpoint is written (a launcher ships
-    it to its own checkpoint store, e.g. Ray Tune's). on_record(record), if given, gets every record
-    log.jsonl gets (simclr/tracking.py's TensorBoard sink).
-
-    Returns {"status": "completed" | "diverged" | "interrupted", "step", "train_*" summaries}.
-    """
+             stop_after: int | None = None, monitor=None, on_checkpoint=None, on_record=None,
+             on_step=None) -> dict:
+    """Train until the configured number of steps (or `stop_after`, to simulate an interruption); return
+    {"status": "completed" | "diverged" | "interrupted", "step", "train_*" summaries}. Hooks, each
+    optional: monitor(model) -> dict every eval.knn_every_epochs epochs, logged as "monitor" events (it
+    must not draw from the training generators, so resumes stay exact); on_checkpoint(step, path) after
+    each checkpoint (a launcher's own copy, e.g. Ray Tune's); on_record(record) with every log.jsonl
+    record (TensorBoard); on_step(step, run_dir) after each step (simclr/faults.py)."""
     t = cfg.train
     spe, total = steps_per_epoch(len(train_set), t.batch_size), total_steps(cfg, len(train_set))
     warmup = min(total, round(cfg.optim.warmup_epochs * spe))
@@ -172,14 +174,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     records = _Records(cfg, write, epoch_recs, spe, total, _progress(total, start, t.progress),
                        lambda: monitor(model) if monitor else None)
 
-    def save(step: int) -> None:
-        if rank == 0:
-            path = checkpoint.save(run_dir, {**{k: v.state_dict() for k, v in state.items() if k != "generator"},
-                                             "generator": generator.get_state(), "cpu_rng": torch.get_rng_state(),
-                                             "step": step})
-            if on_checkpoint:
-                on_checkpoint(step, path)
-
+    save = _saver(run_dir, state, on_checkpoint, rank == 0)
     shard, own = _shard(t.batch_size, device)
     model.train()
     step, status, reason = start, "completed", ""
@@ -191,7 +186,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     with grouped_bn(model, t.bn_groups), distributed.global_bn(model, sync_bn), explain_oom(cfg, device):
         net = distributed.data_parallel(model, device) if ddp else model  # after restore: DDP starts in sync
         forward = torch.compile(net) if t.compile else net
-        variant = supervised_step if t.method == "supervised" else gradcache_step if t.grad_cache_chunk else simclr_step
+        variant = gradcache_step if t.grad_cache_chunk else STEPS[t.method]
         train_step = variant(cfg, model, forward, generator, own, lambda: autocast(device, precision), scaler)
         while step < end and status == "completed":
             epoch, offset = divmod(step, spe)
@@ -219,7 +214,8 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
                     "images_per_s": images_seen / (time.perf_counter() - t0)})
                 if step % t.checkpoint_every == 0 and step < total:
                     save(step)
-                faults.at_step(step, run_dir)
+                if on_step:
+                    on_step(step, run_dir)
     records.progress.close()
     elapsed = time.perf_counter() - t0
     status = "interrupted" if status == "completed" and step < total else status
@@ -252,6 +248,18 @@ class _Records:
             if monitored:
                 self.write({"event": "monitor", "epoch": step // spe, "step": step, **monitored})
         self.progress.update(1)
+
+
+def _saver(run_dir: Path, state: dict, on_checkpoint, main: bool):
+    """save(step): the training state as a checkpoint (process 0 alone), then on_checkpoint(step, path)."""
+    def save(step: int) -> None:
+        if main:
+            path = checkpoint.save(run_dir, {**{k: v.state_dict() for k, v in state.items() if k != "generator"},
+                                             "generator": state["generator"].get_state(),
+                                             "cpu_rng": torch.get_rng_state(), "step": step})
+            if on_checkpoint:
+                on_checkpoint(step, path)
+    return save
 
 
 def _shard(batch_size: int, device: torch.device):
@@ -376,3 +384,39 @@ def _progress(total: int, start: int, enabled: bool):
     # disable=None: shown on a terminal only, so logs of batch jobs stay clean
     return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
                 disable=None if enabled else True, desc="pretrain")
+
+
+def config_errors(cfg, world_size: int = 1) -> list[str]:
+    """The problems of the train section (world_size: the processes the batch is split over)."""
+    t = cfg.train
+    e = choice("train.method", t.method, STEPS) + choice("train.precision", t.precision, PRECISIONS)
+    e += choice("train.data_parallel", t.data_parallel, distributed.DATA_PARALLEL)
+    if t.batch_size < 2:
+        e.append(f"train.batch_size={t.batch_size}: contrastive learning needs >= 2 images per step")
+    elif t.batch_size % world_size:
+        e.append(f"train.batch_size={t.batch_size} is not divisible by the {world_size} processes; "
+                 f"use a multiple of {world_size}")
+    if t.grad_cache_chunk:
+        views = 2 * t.batch_size // world_size
+        if t.grad_cache_chunk < 0 or views % t.grad_cache_chunk:
+            e.append(f"train.grad_cache_chunk={t.grad_cache_chunk}: must divide the {views} views of a "
+                     "process's batch (equal chunks, equal BN statistics)")
+        if t.method != "simclr" or t.bn_groups != 1:
+            e.append("train.grad_cache_chunk applies to train.method=simclr with train.bn_groups=1 "
+                     "(chunks already give BN per chunk)")
+    if "/" in t.run_name or t.run_name.startswith("."):
+        e.append(f"train.run_name={t.run_name!r}: a folder name (no '/', not starting with '.')")
+    if t.data_parallel == "ddp" and not (t.method == "simclr" and online_head(cfg) and not t.grad_cache_chunk):
+        e.append("train.data_parallel=ddp needs the plain SimCLR step with the online head, whose forward "
+                 "reaches every parameter (DDP waits for a gradient of each): use auto or allreduce with "
+                 "train.method=supervised, train.online_head=false or train.grad_cache_chunk")
+    if t.epochs < 0:
+        e.append(f"train.epochs={t.epochs}: must be >= 0 (0 with steps 0 evaluates the random-init encoder)")
+    if t.steps < 0 or t.checkpoint_every <= 0 or t.log_every <= 0:
+        e.append("train: steps >= 0, checkpoint_every > 0 and log_every > 0 are required")
+    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
+        e.append(f"train.device={t.device!r}: use auto, cpu, cuda or cuda:N")
+    if t.bn_groups < 1 or t.batch_size % t.bn_groups:
+        e.append(f"train.bn_groups={t.bn_groups}: must be >= 1 and divide train.batch_size={t.batch_size} "
+                 "(each group holds both views of batch_size / bn_groups images)")
+    return e

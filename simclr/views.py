@@ -7,7 +7,8 @@ in the paper's asymmetric Figure 5 protocol.
 """
 import torch
 
-from simclr.augment import Rows, augment, check_op, to_float
+from simclr.augment import Rows, augment, to_float
+from simclr.ops import check_op
 
 
 def apply_ops(x, ops, generator, rows: Rows | None = None, owned: bool = False):
@@ -75,19 +76,21 @@ def crop_flip_ops(crop_scale=(0.08, 1.0), interpolation="bicubic", size=None, fl
     return ops + [("flip", {"p": 0.5})] if flip else ops
 
 
-def simclr_ops(strength=1.0, blur=True, crop_scale=(0.08, 1.0), flip=True,
-               brightness_mode="additive", interpolation="bicubic", size=None):
-    """The paper's pipeline: crop + flip, colour jitter of strength s with p=0.8, grayscale with
-    p=0.2, Gaussian blur with p=0.5 (the paper drops it on CIFAR-10)."""
-    ops = crop_flip_ops(crop_scale, interpolation, size, flip)
-    ops += [("color_jitter", {"strength": strength, "brightness_mode": brightness_mode, "p": 0.8}),
-            ("grayscale", {"p": 0.2})]
-    return ops + [("blur", {"p": 0.5})] if blur else ops
-
-
 def check_ops(ops):
     """Validate a sequence of (name, params) before any work starts; raises ValueError."""
     for op in ops:
         if not (isinstance(op, (tuple, list)) and len(op) == 2 and isinstance(op[1], dict)):
             raise ValueError(f"an op must be a (name, params dict) pair, got {op!r}")
         check_op(*op)
+
+
+def config_errors(cfg, world_size: int = 1) -> list[str]:
+    """The problems of the augment section: each op of each branch checked against the op table."""
+    e = []
+    for branch in ("shared", "view1", "view2"):
+        for i, o in enumerate(getattr(cfg.augment, branch)):
+            try:
+                check_op(o.name, o.kwargs())
+            except ValueError as err:
+                e.append(f"augment.{branch}[{i}]: {err}")
+    return e

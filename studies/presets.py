@@ -10,15 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simclr.config import RunConfig, from_dict, load, op, replace, to_dict
+from simclr.config import RunConfig, from_dict, load, replace, simclr_recipe, to_dict
 
 PRESETS = ("tiny", "cpu", "cifar10", "imagenet")
-
-
-def _recipe(strength: float, crop_scale, blur: bool) -> list[dict]:
-    ops = [{"op": "crop", "scale": list(crop_scale)}, {"op": "flip"},
-           {"op": "color_jitter", "strength": strength}, {"op": "grayscale"}]
-    return ops + [{"op": "blur"}] if blur else ops
 
 
 # tiny and cpu are the ready configs in configs/ (one source for `python -m simclr` and the studies)
@@ -32,7 +26,7 @@ BASELINES: dict[str, dict] = {
         "train": {"batch_size": 1024, "epochs": 500.0, "precision": "auto"},
         "optim": {"name": "lars", "lr": 1.0, "warmup_epochs": 10.0, "weight_decay": 1e-6},
         "loss": {"temperature": 0.5},
-        "augment": {"view1": _recipe(0.5, (0.08, 1.0), False), "view2": _recipe(0.5, (0.08, 1.0), False)},
+        "augment": {"view1": simclr_recipe(0.5, blur=False), "view2": simclr_recipe(0.5, blur=False)},
         "eval": {"linear_epochs": 90},
     },
     "imagenet": {
@@ -41,7 +35,7 @@ BASELINES: dict[str, dict] = {
         "train": {"batch_size": 4096, "epochs": 100.0, "precision": "auto"},
         "optim": {"name": "lars", "lr": 0.3, "warmup_epochs": 10.0, "weight_decay": 1e-6},
         "loss": {"temperature": 0.1},
-        "augment": {"view1": _recipe(1.0, (0.08, 1.0), True), "view2": _recipe(1.0, (0.08, 1.0), True)},
+        "augment": {"view1": simclr_recipe(1.0, blur=True), "view2": simclr_recipe(1.0, blur=True)},
         "eval": {"linear_epochs": 90},
     },
 }
@@ -51,7 +45,7 @@ NEEDS_ROOT = {"cpu", "imagenet"}
 
 
 def baseline(preset: str, data_root: str = "") -> RunConfig:
-    """The preset's baseline run config, validated."""
+    """The preset's baseline run config (validated, as every config, when a study or run starts)."""
     if preset not in BASELINES and preset not in CONFIG_FILES:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if preset in NEEDS_ROOT and not data_root:
@@ -90,10 +84,7 @@ def recipe(cfg: RunConfig, strength: float | None = None, blur: bool | None = No
     ops = list(cfg.augment.view1)
     names = [o.name for o in ops]
     s = strength if strength is not None else ops[names.index("color_jitter")].kwargs()["strength"]
-    has_blur = "blur" in names if blur is None else blur
-    out = [op("crop", scale=crop_scale(cfg))] + ([op("flip")] if flip else [])
-    out += [op("color_jitter", strength=s), op("grayscale")]
-    return out + [op("blur")] if has_blur else out
+    return list(simclr_recipe(s, "blur" in names if blur is None else blur, crop_scale(cfg), flip))
 
 
 def with_recipe(cfg: RunConfig, ops: list) -> RunConfig:

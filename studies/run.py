@@ -13,16 +13,15 @@ import sys
 import traceback
 from pathlib import Path
 
+from simclr.checks import validate
 from simclr.config import HASH_VERSION, ConfigError, replace, total_steps
 from simclr.migrate import migrate
 from simclr.store import StoreError, check_writable, verify
-from studies import common
+from studies import STUDIES, common
 from studies.launchers import LAUNCHERS, launch
 from studies.launchers.common import Resources, cores, describe
 from studies.presets import baseline
 
-STUDIES = ("augmentation_grid", "color_strength", "model_size", "projection_head", "h_vs_gh", "loss_functions",
-           "temperature", "batch_size_epochs", "semi_supervised", "transfer", "appendix", "seed_noise", "checkpoints")
 # training-set sizes for --dry-run where the data is not read (folder: assumed to be CIFAR-10)
 TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "stl10": 5_000, "folder": 50_000, "imagenet": 1_281_167}
 
@@ -172,7 +171,7 @@ def preflight(configs, results: str, world_size: int = 1) -> None:
     the data sets exist, the run lengths fit the data and the processes of a run, outside weights fit
     their encoder. Raises with the fix."""
     from simclr import data
-    from simclr.config import check_against_data, check_environment, validate
+    from simclr.checks import check_against_data, check_environment
     from simclr.export import check_weights
 
     for cfg in configs:
@@ -288,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = args.seeds if args.seeds is not None else getattr(study, "SEEDS", 1)
         entries = common.expand(study, args.preset, args.data_root, seeds, args.set,
                                 **study_options(study, args))
+        for entry in entries:  # every arm's values, also before --status and --dry-run
+            validate(entry["config"])
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

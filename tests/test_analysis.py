@@ -11,7 +11,7 @@ from scipy import stats
 
 from analysis import common
 from analysis.make_all import make_all
-from studies.run import STUDIES
+from studies import STUDIES
 from tests.fake_store import fake_noise, fake_store
 
 PRESET = {"h_vs_gh": "cifar10", "semi_supervised": "cifar10", "augmentation_grid": "tiny"}

@@ -10,7 +10,9 @@ import torchvision.transforms.v2.functional as TF
 from torchvision.transforms.v2 import RandomResizedCrop
 
 from simclr import augment as A
-from simclr.views import apply_ops, check_ops, crop_flip_ops, simclr_ops, two_views
+from simclr import ops
+from simclr.ops import simclr_recipe
+from simclr.views import apply_ops, check_ops, crop_flip_ops, two_views
 
 ATOL = 1e-5
 
@@ -379,16 +381,17 @@ def test_op_in_place_makes_the_copying_ops_views(name, p):
     copied = A.augment(x, name, gen(7), p=p)
     owned = x.clone()
     assert torch.equal(A.augment(owned, name, gen(7), inplace=True, p=p), copied)
-    ops = simclr_ops(strength=1.0) + [(name, {"p": p})]
+    ops = simclr_recipe(strength=1.0, blur=True) + [(name, {"p": p})]
     assert torch.equal(apply_ops(x.clone(), ops, gen(8), owned=True), apply_ops(x, ops, gen(8)))
     assert torch.equal(x, images(16, seed=39))  # the copying pipeline left its input alone
 
 
 def test_a_view_of_the_input_is_not_taken_for_a_copy(monkeypatch):
     # an op whose output shares x's storage: the next op must still copy, not write into x
-    transpose = A._op(lambda shape, generator, *, p=1.0: {"apply": A._mask(shape, generator, p)},
-                      lambda x, params: x.transpose(-1, -2))
+    transpose = (lambda shape, generator, *, p=1.0: {"apply": A._mask(shape, generator, p)},
+                 lambda x, params: x.transpose(-1, -2))
     monkeypatch.setitem(A.OPS, "transpose", transpose)
+    monkeypatch.setitem(ops.DEFAULTS, "transpose", {"p": 1.0})
     x = images(4, seed=40)
     out = apply_ops(x, [("transpose", {}), ("cutout", {"p": 1.0})], gen(9))
     assert torch.equal(x, images(4, seed=40)) and not torch.equal(out, x.transpose(-1, -2))
@@ -398,7 +401,7 @@ def test_a_view_of_the_input_is_not_taken_for_a_copy(monkeypatch):
 @pytest.mark.parametrize("name", list(A.OPS))
 def test_op_on_gpu_matches_cpu(name):
     x = images(8, seed=36)
-    sample, apply, _ = A.OPS[name]
+    sample, apply = A.OPS[name]
     p = sample(x.shape, gen(3))
     on_gpu = {k: v.cuda() if torch.is_tensor(v) else v for k, v in p.items()}
     close(apply(x.cuda(), on_gpu).cpu(), apply(x, p), atol=1e-4)
@@ -408,10 +411,23 @@ def test_op_on_gpu_matches_cpu(name):
 
 # ---- validation -------------------------------------------------------------------------------------
 
+def test_every_op_takes_exactly_the_parameters_of_the_op_table():
+    """The defaults are written once (simclr/ops.py): each sample_<op> takes exactly those parameters,
+    each without a default of its own, and an op called with none gets the table's."""
+    import inspect
+    assert set(A.OPS) == set(ops.DEFAULTS)
+    for name, (sample, _) in A.OPS.items():
+        kw = [q for q in inspect.signature(inspect.unwrap(sample)).parameters.values() if q.kind is q.KEYWORD_ONLY]
+        assert {q.name for q in kw} == set(ops.DEFAULTS[name]), name
+        assert all(q.default is inspect.Parameter.empty for q in kw), name
+    x = images(6, seed=41)
+    assert torch.equal(A.augment(x, "blur", gen(8)), A.augment(x, "blur", gen(8), sigma=(0.1, 2.0), p=0.5))
+
+
 def test_check_op_accepts_defaults():
     for name in A.OPS:
         A.check_op(name, {})
-    check_ops(simclr_ops(strength=1.0, brightness_mode="multiplicative", interpolation="bilinear"))
+    check_ops(simclr_recipe(strength=1.0, blur=True, brightness_mode="multiplicative"))
     check_ops(crop_flip_ops())
 
 
@@ -472,9 +488,9 @@ def test_two_views_shared_then_branches():
 
 def test_two_views_simclr_recipe():
     imgs = (images(16, seed=38) * 255).to(torch.uint8)
-    ops = simclr_ops(strength=0.5)
+    ops = simclr_recipe(strength=0.5, blur=True)
     assert [name for name, _ in ops] == ["crop", "flip", "color_jitter", "grayscale", "blur"]
-    assert [name for name, _ in simclr_ops(blur=False, flip=False)] == ["crop", "color_jitter", "grayscale"]
+    assert [name for name, _ in simclr_recipe(blur=False, flip=False)] == ["crop", "color_jitter", "grayscale"]
     assert dict(ops)["color_jitter"]["p"] == 0.8 and dict(ops)["grayscale"]["p"] == 0.2
     assert [name for name, _ in crop_flip_ops()] == ["crop", "flip"]
     v1, v2 = two_views(imgs, [], ops, ops, gen(5))
@@ -572,7 +588,7 @@ def test_compiled_kernels_make_the_eager_views():
     """train.compile runs the fused kernels (hue, blends, resize matrices) through torch.compile:
     the same views up to float32 rounding, on subsets of every size the masks select."""
     x = (images(24, seed=41) * 255).to(torch.uint8)
-    ops = simclr_ops(strength=1.0) + EVERY_OP[5:]
+    ops = simclr_recipe(strength=1.0, blur=True) + EVERY_OP[5:]
     eager = two_views(x, [], ops, EVERY_OP, gen(11))
     try:
         A.compile_kernels(True)

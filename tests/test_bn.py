@@ -7,6 +7,7 @@ from torch import nn
 
 import simclr
 from simclr.bn import grouped_bn
+from simclr.checks import validate
 from simclr.config import load
 
 
@@ -54,7 +55,7 @@ def test_per_device_bn_runs_and_is_validated(tmp_path):
     m = simclr.run(load("configs/tiny.yaml", base + ["train.bn_groups=4"]), tmp_path)
     assert m["status"] == "completed"
     with pytest.raises(simclr.ConfigError, match="bn_groups=3"):
-        load("configs/tiny.yaml", base + ["train.bn_groups=3"])
+        validate(load("configs/tiny.yaml", base + ["train.bn_groups=3"]))
 
 
 def test_grouped_bn_cumulative_average_when_momentum_is_none():

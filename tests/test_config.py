@@ -1,14 +1,18 @@
-"""Config: validation errors name the problem before any work; files, overrides and run_id behave."""
+"""Config: validation errors name the problem before any work; files, overrides and run_id behave; the
+schema is a leaf (no torch, no other engine module)."""
 import json
+import subprocess
+import sys
 
 import pytest
 
 from simclr import config as C
+from simclr.checks import validate
 from simclr.config import ConfigError, RunConfig, load, op, replace, run_id, to_dict
 
 
 def test_default_is_valid_and_roundtrips():
-    cfg = C.validate(RunConfig())
+    cfg = validate(RunConfig())
     assert C.from_dict(to_dict(cfg)) == cfg
     assert json.loads(json.dumps(to_dict(cfg))) == to_dict(cfg)
 
@@ -55,13 +59,13 @@ def test_config_is_frozen():
 ])
 def test_bad_values_raise_one_clear_error(overrides, fragment):
     with pytest.raises(ConfigError) as err:
-        load(None, overrides)
+        validate(load(None, overrides))
     assert fragment in str(err.value)
 
 
 def test_all_problems_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        load(None, ["loss.temperature=0", "optim.name=adam", "train.batch_size=1"])
+        validate(load(None, ["loss.temperature=0", "optim.name=adam", "train.batch_size=1"]))
     msg = str(err.value)
     assert "loss.temperature" in msg and "optim.name" in msg and "train.batch_size" in msg
 
@@ -69,8 +73,8 @@ def test_all_problems_reported_at_once():
 def test_batch_not_divisible_by_processes():
     cfg = load(None, ["train.batch_size=250"])
     with pytest.raises(ConfigError, match="not divisible by the 4 processes"):
-        C.validate(cfg, world_size=4)
-    C.validate(cfg, world_size=2)
+        validate(cfg, world_size=4)
+    validate(cfg, world_size=2)
 
 
 def test_yaml_file_and_overrides(tmp_path):
@@ -98,9 +102,31 @@ def test_run_id_stable_and_sensitive():
     assert run_id(replace(a, **{"train.threads": 1, "train.log_every": 3, "data.workers": 1})) == run_id(a)
 
 
-def test_replace_validates():
+def test_replace_checks_keys_and_types_validate_checks_values():
+    with pytest.raises(ConfigError, match="loss.temprature: unknown key"):
+        replace(RunConfig(), **{"loss.temprature": 0.1})
     with pytest.raises(ConfigError, match="temperature"):
-        replace(RunConfig(), **{"loss.temperature": 0.0})
+        validate(replace(RunConfig(), **{"loss.temperature": 0.0}))
+
+
+def test_choices_come_from_each_module_registry():
+    """A name added to a registry (a loss, a ResNet, a data set) is valid without touching the checks."""
+    from simclr import data, losses, models, optim, train
+    for key, registry in (("loss.name", losses.LOSSES), ("encoder.arch", models.RESNETS),
+                          ("data.name", data.DATASETS), ("optim.name", optim.OPTIMIZERS),
+                          ("train.method", train.STEPS), ("train.precision", train.PRECISIONS)):
+        with pytest.raises(ConfigError) as err:
+            validate(load(None, [f"{key}=nonesuch"]))
+        assert f"{key}='nonesuch': unknown; choose one of {', '.join(registry)}" in str(err.value)
+
+
+def test_schema_imports_no_torch_and_no_engine_module():
+    """config (the schema) and store are what the analysis reads: a leaf, importable without torch."""
+    code = ("import sys, simclr.config, simclr.store, analysis.make_all; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision') "
+            "or m.startswith('simclr.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['simclr.config', 'simclr.ops', 'simclr.store']"
 
 
 def test_override_syntax_errors():

@@ -12,10 +12,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import simclr
 from simclr import augment, distributed, views
 from simclr import device as devices
+from simclr.checks import validate
 from simclr.config import load
 from simclr.train import pretrain
 
-run_module = importlib.import_module("simclr.run")  # simclr.run is also the function
+run_module = importlib.import_module("simclr.engine")
 
 
 @pytest.fixture
@@ -135,7 +136,7 @@ def test_ddp_where_the_step_reaches_every_parameter(two_processes, extra, device
 
 def test_ddp_asked_for_a_step_it_cannot_run_is_refused():
     with pytest.raises(simclr.ConfigError, match="train.data_parallel=ddp needs the plain SimCLR step"):
-        load("configs/tiny.yaml", ["train.data_parallel=ddp", "train.method=supervised"])
+        validate(load("configs/tiny.yaml", ["train.data_parallel=ddp", "train.method=supervised"]))
 
 
 def test_sync_bn_on_gpus_keeps_the_parameters_and_is_undone(two_processes):

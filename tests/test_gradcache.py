@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import simclr
 from simclr import gradcache, losses
+from simclr.checks import validate
 from simclr.config import ConfigError, load
 from simclr.models import build_model
 
@@ -106,9 +107,9 @@ def test_a_run_with_one_chunk_trains_like_the_plain_run(tmp_path):
 
 def test_chunk_must_divide_the_views_and_needs_the_contrastive_method():
     with pytest.raises(ConfigError, match="must divide the 128 views"):
-        load("configs/tiny.yaml", FAST + ["train.grad_cache_chunk=48"])
+        validate(load("configs/tiny.yaml", FAST + ["train.grad_cache_chunk=48"]))
     with pytest.raises(ConfigError, match="applies to train.method=simclr"):
-        load("configs/tiny.yaml", FAST + ["train.grad_cache_chunk=32", "train.method=supervised"])
+        validate(load("configs/tiny.yaml", FAST + ["train.grad_cache_chunk=32", "train.method=supervised"]))
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])

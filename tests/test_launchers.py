@@ -304,11 +304,12 @@ def test_sleep1_slows_the_first_process_of_a_run_only(tmp_path, monkeypatch):
     monkeypatch.setattr(faults.time, "sleep", slept.append)
     monkeypatch.setenv("SIMCLR_FAULT", "sleep1=0.3")
     monkeypatch.setattr(faults, "_claimed", set())
-    faults.at_step(1, tmp_path)
-    faults.at_step(2, tmp_path)
+    on_step = faults.from_env()
+    on_step(1, tmp_path)
+    on_step(2, tmp_path)
     assert slept == [0.3, 0.3]
     monkeypatch.setattr(faults, "_claimed", set())  # another process: the marker says it resumes
-    faults.at_step(3, tmp_path)
+    on_step(3, tmp_path)
     assert slept == [0.3, 0.3]
 
 

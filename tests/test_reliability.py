@@ -154,15 +154,15 @@ def test_crash_mid_write_leaves_the_previous_version(tmp_path):
     script = f"""
 import os, signal, sys, torch
 sys.path.insert(0, {str(ROOT)!r})
-from simclr import store
+from simclr import checkpoint, store
 store.write_json(sys.argv[1] + "/metrics.json", {{"version": 1}})
-store.atomic_torch_save(sys.argv[1] + "/checkpoint.pt", {{"w": torch.ones(3)}})
+checkpoint.atomic_torch_save(sys.argv[1] + "/checkpoint.pt", {{"w": torch.ones(3)}})
 os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)   # die in the middle of the next writes
 target = sys.argv[2]
 if target == "json":
     store.write_json(sys.argv[1] + "/metrics.json", {{"version": 2, "pad": "x" * 100000}})
 else:
-    store.atomic_torch_save(sys.argv[1] + "/checkpoint.pt", {{"w": torch.zeros(10 ** 6)}})
+    checkpoint.atomic_torch_save(sys.argv[1] + "/checkpoint.pt", {{"w": torch.zeros(10 ** 6)}})
 """
     for target in ("json", "torch"):
         d = tmp_path / target

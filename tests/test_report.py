@@ -19,7 +19,7 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """results/ with a full Figure 5 store (a figure), a Table 5 store missing 2 of its 6 runs and with one
-    failed, and the tiny preset's seed noise; make_all writes report.html."""
+    failed and with its findings (README.md), and the tiny preset's seed noise; make_all writes report.html."""
     root = tmp_path_factory.mktemp("results")
     fake_store(root / "augmentation_grid" / "tiny", "augmentation_grid", "tiny")
     entries = fake_store(root / "temperature" / "tiny", "temperature", "tiny", skip=3)
@@ -28,6 +28,8 @@ def report(tmp_path_factory):
     (failed / "config.json").write_text(json.dumps(to_dict(entries[-1]["config"])))
     (failed / "error.json").write_text(json.dumps({"error": "RuntimeError: out of memory <script>"}))
     fake_noise(root, "tiny", sigma=1.5)
+    (root / "temperature" / "tiny" / "README.md").write_text(
+        "# Table 5 at the tiny preset\n\nt = 0.1 is <b>x</b>\nbest.\n\n| t | top-1 |\n|---|---|\n| 0.1 | 61.2 |\n")
     paths = make_all(root)
     assert root / "report.html" in paths
     return root
@@ -43,6 +45,11 @@ def test_the_page_is_self_contained(report):
         assert f'id="s-{name}-tiny"' in html
     figure = (report / "augmentation_grid" / "tiny" / "figure5.png").read_bytes()
     assert base64.b64encode(figure).decode() in html  # the store's own figure, inline
+    # the store's README.md under Findings in its own section: text escaped, its title and table left out
+    section = html[html.index('id="s-temperature-tiny"'):]
+    findings = section[section.index("<h3>Findings</h3>"):section.index("<h3>Runs</h3>")]
+    assert "<p>t = 0.1 is &lt;b&gt;x&lt;/b&gt; best.</p>" in findings and "<b>x</b>" not in html
+    assert "| 0.1 | 61.2 |" not in html and "Table 5 at the tiny preset" not in html
 
 
 def test_every_claim_stands_at_the_top_with_its_verdict_interval_and_seeds(report):

@@ -8,6 +8,7 @@ from scipy.stats import binomtest
 
 import simclr
 from simclr import losses
+from simclr.checks import validate
 from simclr.config import load
 from simclr.store import load_results
 
@@ -267,7 +268,7 @@ def test_transfer_target_is_new_data_of_the_same_classes():
     assert target.num_classes == source.num_classes and target.train_images.shape == source.train_images.shape
     assert not torch.equal(target.train_images, source.train_images)
     with pytest.raises(simclr.config.ConfigError, match="eval.transfer") as err:
-        load(None, ["eval.transfer=[imagenet, folder]"])
+        validate(load(None, ["eval.transfer=[imagenet, folder]"]))
     assert "names no in-memory data set" in str(err.value) and "'folder:/data/pets'" in str(err.value)
 
 
@@ -348,3 +349,35 @@ def test_arms_with_the_same_seed_share_initialisation_and_data_order(tmp_path):
     data = InMemory(splits.train_images, splits.train_labels)
     order = lambda cfg, batch: torch.cat([y for _, y in data.batches(batch, 1, cfg.seed)])
     assert torch.equal(order(arms[0], 64), order(arms[1], 32))  # the same images in the same order
+
+
+def test_faults_reach_a_run_only_through_its_on_step_hook(tmp_path, monkeypatch):
+    """The training code reads no fault setting: SIMCLR_FAULT around a direct simclr.run changes nothing;
+    a hook passed in sees every step once, and one that raises fails the run with nothing finished."""
+    monkeypatch.setenv("SIMCLR_FAULT", "raise@2")
+    seen = []
+    m = simclr.run(fast("train.steps=6", "optim.warmup_epochs=0.25", "eval.linear=false"), tmp_path, on_step=lambda s, d: seen.append(s))
+    assert m["status"] == "completed" and seen == [1, 2, 3, 4, 5, 6]
+
+    def fail(step, run_dir):
+        if step == 3:
+            raise RuntimeError("injected")
+    cfg = fast("train.steps=6", "optim.warmup_epochs=0.25", "eval.linear=false", "seed=1")
+    with pytest.raises(RuntimeError, match="injected"):
+        simclr.run(cfg, tmp_path, on_step=fail)
+    assert not (tmp_path / cfg.run_id / "metrics.json").exists()
+
+
+def test_a_resumed_run_removes_the_temp_files_of_a_killed_write(tmp_path):
+    """A session killed while writing (a checkpoint, its digest, a record) leaves a temp file beside the
+    whole previous version; the run's next session deletes it, so the store verifies clean."""
+    from simclr.store import verify
+
+    cfg = fast()
+    simclr.run(cfg, tmp_path, stop_after=6)
+    run_dir = tmp_path / cfg.run_id
+    for name in (".checkpoint.pt.sha256.x1.tmp", ".checkpoint.pt.x2.tmp", ".log.jsonl.x3.tmp"):
+        (run_dir / name).write_bytes(b"half")
+    assert len(verify(tmp_path)) == 3
+    assert simclr.run(cfg, tmp_path)["status"] == "completed"
+    assert verify(tmp_path) == [] and not list(run_dir.glob(".*.tmp"))

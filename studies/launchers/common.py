@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import simclr
-from simclr import checkpoint
+from simclr import checkpoint, faults
 from simclr.config import replace, to_dict
 from simclr.store import RunBusy, StoreError, read_json, record_failure, update_json
 
@@ -47,7 +47,7 @@ def execute(cfg, results: str, threads: int = 0, on_checkpoint=None, reraise: bo
     if threads:
         cfg = replace(cfg, **{"train.threads": threads, "train.progress": False})
     try:
-        return simclr.run(cfg, results, on_checkpoint=on_checkpoint)
+        return simclr.run(cfg, results, on_checkpoint=on_checkpoint, on_step=faults.from_env())
     except StoreError:  # the store itself cannot take a record: the launcher stops the study
         raise
     except RunBusy as err:  # another driver trains it: not a failure, and not this one's to record
