@@ -17,8 +17,10 @@ import pandas as pd
 import torch
 
 from analysis import common
+from simclr.checks import validate
 from simclr.config import load
 from simclr.engine import load_data
+from simclr.ops import simclr_recipe
 from simclr.views import two_views
 
 BINS = 16
@@ -43,9 +45,7 @@ def recipes(cfg) -> dict[str, list]:
     """The config's crop alone, and crop + colour distortion at strength 1 (jitter p=0.8, grayscale p=0.2)."""
     crop = next(o for o in cfg.augment.view1 if o.name == "crop")
     base = [(crop.name, crop.kwargs())]
-    return {"crop only": base,
-            "crop + colour distortion": base + [("color_jitter", {"strength": 1.0, "p": 0.8}),
-                                                ("grayscale", {"p": 0.2})]}
+    return {"crop only": base, "crop + colour distortion": base + simclr_recipe(1.0, flip=False)[1:]}
 
 
 def make(cfg, out: Path, n: int = 1000, crops: int = 4) -> list[Path]:
@@ -83,5 +83,5 @@ if __name__ == "__main__":
     ap.add_argument("--out", default="results/figure6")
     ap.add_argument("--images", type=int, default=1000)
     a = ap.parse_args()
-    for p in make(load(a.config, a.overrides), Path(a.out), a.images):
+    for p in make(validate(load(a.config, a.overrides)), Path(a.out), a.images):
         print(p)

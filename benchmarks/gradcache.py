@@ -39,15 +39,16 @@ def one(config: str, overrides: list[str], batch: int, chunk: int, steps: int) -
 
     from benchmarks.throughput import start
     from simclr import config as C
+    from simclr.checks import validate
     from simclr.data import InMemory
     from simclr.models import build_model
     from simclr.provenance import environment
     from simclr.train import pretrain
 
-    cfg = C.load(config, overrides + [f"train.batch_size={batch}", f"train.grad_cache_chunk={chunk}",
+    cfg = validate(C.load(config, overrides + [f"train.batch_size={batch}", f"train.grad_cache_chunk={chunk}",
                                       f"train.steps={steps}", "optim.warmup_epochs=0", "train.progress=false",
                                       f"train.checkpoint_every={10 ** 6}", "data.name=synthetic",
-                                      f"data.num_train={batch}", "eval.knn_every_epochs=0"])
+                                      f"data.num_train={batch}", "eval.knn_every_epochs=0"]))
     device, malloc = start(cfg)  # allocator and threads as a run sets them
     size = cfg.data.image_size
     g = torch.Generator().manual_seed(0)

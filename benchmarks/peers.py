@@ -25,6 +25,7 @@ import time
 import torch
 
 from simclr import allocator, config, losses
+from simclr.checks import validate
 from simclr.models import build_model
 from simclr.optim import build_optimizer
 from simclr.provenance import environment
@@ -85,7 +86,7 @@ def main() -> None:
     from lightly.transforms import SimCLRTransform
     from PIL import Image
 
-    cfg = config.load(args.config, args.overrides)
+    cfg = validate(config.load(args.config, args.overrides))
     t, B, S, s, scale = cfg.train, cfg.train.batch_size, cfg.data.image_size, strength(cfg), crop_scale(cfg)
     device = torch.device("cpu")
     malloc = allocator.keep_freed_memory()  # for every pipeline measured in this process alike

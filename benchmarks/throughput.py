@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from simclr import allocator, augment, config, losses
+from simclr.checks import validate
 from simclr.models import build_model
 from simclr.optim import build_optimizer
 from simclr import device as devices
@@ -55,7 +56,7 @@ def in_turns(fns: dict, steps: int, rounds: int) -> dict[str, list[float]]:
 
 
 def load(name: str, overrides: list[str]):
-    """A config file, or a preset's baseline (studies/presets.py) with the overrides applied."""
+    """A config file, or a preset's baseline (studies/presets.py) with the overrides applied; validated."""
     from studies import presets
     from studies.common import parse_sets
 
@@ -64,8 +65,8 @@ def load(name: str, overrides: list[str]):
         raise SystemExit(f"override {bad[0]!r}: expected key=value, e.g. train.batch_size=512")
     if name in presets.PRESETS and not Path(name).exists():
         cfg = presets.baseline(name, "unused" if name in presets.NEEDS_ROOT else "")
-        return config.replace(cfg, **parse_sets(overrides))
-    return config.load(name, overrides)
+        return validate(config.replace(cfg, **parse_sets(overrides)))
+    return validate(config.load(name, overrides))
 
 
 def arguments(steps: int) -> argparse.ArgumentParser:

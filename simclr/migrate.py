@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from simclr.checks import validate
 from simclr.config import RESULTS_SINCE, ConfigError, from_dict, run_id, to_dict
 from simclr.store import read_json, write_json
 
@@ -20,7 +21,7 @@ def migrate(results_dir: str | Path, quiet_for: float = 300.0) -> list[tuple[str
     for cfg_path in sorted(Path(results_dir).glob("**/config.json")):
         run_dir = cfg_path.parent
         try:
-            cfg = from_dict(read_json(cfg_path))
+            cfg = validate(from_dict(read_json(cfg_path)))
         except (ConfigError, ValueError) as err:
             env = run_dir / "env.json"
             commit = (read_json(env).get("git") or {}).get("commit") if env.exists() else None

@@ -195,9 +195,14 @@ def record_failure(run_dir: Path, config: dict, failure: dict) -> None:
     """error.json (and config.json, the run's config as a dict, if the run never started) so the store
     shows the run as failed, with its reason; a later successful attempt removes error.json."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        write_json(run_dir / "config.json", config)
-    write_json(run_dir / "error.json", failure)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(run_dir):
+            if not (run_dir / "config.json").exists():
+                write_json(run_dir / "config.json", config)
+            write_json(run_dir / "error.json", failure)
+    except RunBusy:  # another process trains the run again now: its outcome is the run's record
+        pass
 
 
 def load_results(results_dir: str | Path) -> pd.DataFrame:

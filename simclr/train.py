@@ -186,7 +186,7 @@ def pretrain(cfg: RunConfig, model: torch.nn.Module, train_set, device: torch.de
     with grouped_bn(model, t.bn_groups), distributed.global_bn(model, sync_bn), explain_oom(cfg, device):
         net = distributed.data_parallel(model, device) if ddp else model  # after restore: DDP starts in sync
         forward = torch.compile(net) if t.compile else net
-        variant = gradcache_step if t.grad_cache_chunk else STEPS[t.method]
+        variant = gradcache_step if t.method == "simclr" and t.grad_cache_chunk else STEPS[t.method]
         train_step = variant(cfg, model, forward, generator, own, lambda: autocast(device, precision), scaler)
         while step < end and status == "completed":
             epoch, offset = divmod(step, spe)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 
 from simclr.config import RunConfig, replace
-from simclr.evaluate_weights import overrides
 
 from studies.presets import PRESETS, baseline
 
@@ -39,6 +38,8 @@ def parse(spec: str) -> tuple[str, str, dict]:
 
 
 def arms(preset: str = "tiny", data_root: str = "", weights: tuple[str, ...] = ()) -> list[tuple[dict, RunConfig]]:
+    from simclr.evaluate_weights import overrides  # reads the weights' sha256; imports torch (the analysis needs none)
+
     base = baseline(preset, data_root)
     out = [({"encoder": OURS}, base)]
     for spec in weights:

@@ -12,7 +12,6 @@ and Sobel with p=0.5 (50 %). Not at the imagenet preset: the probe needs the ima
 from __future__ import annotations
 
 from simclr.config import RunConfig, op, replace
-from simclr.models import build_model
 
 from studies.presets import baseline, with_recipe
 
@@ -24,6 +23,8 @@ EXTRA = (op("rotate", p=0.5), op("noise", p=0.5), op("sobel", p=0.5))
 
 
 def arms(preset: str = "tiny", data_root: str = "") -> list[tuple[dict, RunConfig]]:
+    from simclr.models import build_model  # torch, for the dim of h: the analysis reads TITLE and PAPER only
+
     base = baseline(preset, data_root)
     h_dim = build_model(base, 10).encoder.dim
     base = replace(base, **{"head.out_dim": h_dim, "eval.transform_probe": True})

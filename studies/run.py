@@ -33,9 +33,9 @@ def load_study(name: str):
 
 
 def expand(study, preset: str, data_root: str = "", seeds: int = 1, sets=(), **options) -> list:
-    """The study's distinct runs, each arm repeated over seeds, with --set overrides applied."""
-    return common.runs([(e["labels"], e["config"]) for e in common.expand(study, preset, data_root, seeds,
-                                                                          sets, **options)])
+    """The study's distinct runs, each arm repeated over seeds, with --set overrides applied; validated."""
+    return [validate(c) for c in common.runs([(e["labels"], e["config"]) for e in common.expand(
+        study, preset, data_root, seeds, sets, **options)])]
 
 
 def study_options(study, args) -> dict:

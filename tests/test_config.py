@@ -122,11 +122,21 @@ def test_choices_come_from_each_module_registry():
 
 def test_schema_imports_no_torch_and_no_engine_module():
     """config (the schema) and store are what the analysis reads: a leaf, importable without torch."""
-    code = ("import sys, simclr.config, simclr.store, analysis.make_all; "
+    code = ("import sys, simclr.config, simclr.store; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision') "
             "or m.startswith('simclr.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['simclr.config', 'simclr.ops', 'simclr.store']"
+
+
+def test_the_analysis_imports_no_torch():
+    """Every analysis module but Figure 6's (which reads images) and every study definition it reads."""
+    from studies import STUDIES
+    modules = ["analysis.make_all", "analysis.report", *(f"analysis.{s}" for s in STUDIES),
+               *(f"studies.{s}" for s in STUDIES)]
+    code = f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_override_syntax_errors():

@@ -6,6 +6,7 @@ import math
 import pytest
 
 import simclr
+from simclr.checks import validate
 from studies import augmentation_grid, batch_size_epochs, common, loss_functions
 from studies.launchers import common as launch
 from studies.presets import PRESETS, baseline
@@ -64,7 +65,8 @@ def test_study_expands_to_unique_valid_runs(name, preset):
     assert len(runs) == COUNTS[name][preset]
     labels = [json.dumps(lab, sort_keys=True) for lab, _ in arms]
     assert len(set(labels)) == len(labels), "two arms share labels: the analysis could not tell them apart"
-    for cfg in runs:  # configs are validated on construction; the round trip keeps every field
+    for cfg in runs:  # every arm is a valid run; the round trip keeps every field
+        validate(cfg)
         assert simclr.config.from_dict(simclr.config.to_dict(cfg)) == cfg
     base = baseline(preset, root(preset))
     assert all(c.data == base.data for c in runs)  # a study perturbs the baseline, never the data
