@@ -195,7 +195,10 @@ def record_failure(run_dir: Path, config: dict, failure: dict) -> None:
     """error.json (and config.json, the run's config as a dict, if the run never started) so the store
     shows the run as failed, with its reason; a later successful attempt removes error.json."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a full or read-only disk stops the study with the fix, as every write does
+        raise (_disk_error(run_dir, err) if err.errno in DISK_ERRORS else err) from err
     try:
         with run_lock(run_dir):
             if not (run_dir / "config.json").exists():
