@@ -27,12 +27,12 @@ PRESETS = ("tiny", "cpu", "cifar10", "imagenet")
 OPERATORS = ("crop", "cutout", "color", "sobel", "noise", "blur", "rotate")
 
 
-def operator_ops(name: str, scale: tuple[float, float]) -> tuple:
-    """The op list of one studied operator."""
+def operator_ops(name: str, scale: tuple[float, float], color_strength: float = 1.0) -> tuple:
+    """The op list of one studied operator (colour: jitter of color_strength, studies/color_operator.py)."""
     table = {
         "crop": (op("crop", scale=scale),),
         "cutout": (op("cutout"),),
-        "color": (op("color_jitter", strength=1.0), op("grayscale")),
+        "color": (op("color_jitter", strength=color_strength), op("grayscale")),
         "sobel": (op("sobel"),),
         "noise": (op("noise"),),
         "blur": (op("blur", p=1.0),),
@@ -43,10 +43,12 @@ def operator_ops(name: str, scale: tuple[float, float]) -> tuple:
     return table[name]
 
 
-def cell(base: RunConfig, first: str, second: str, symmetric: bool = False) -> RunConfig:
+def cell(base: RunConfig, first: str, second: str, symmetric: bool = False,
+         color_strength: float = 1.0) -> RunConfig:
     """The run of one grid cell: `first` then `second` (equal names: the operator alone)."""
     scale = crop_scale(base)
-    studied = operator_ops(first, scale) + (operator_ops(second, scale) if second != first else ())
+    studied = operator_ops(first, scale, color_strength) + (
+        operator_ops(second, scale, color_strength) if second != first else ())
     if symmetric:
         return replace(base, **{"augment.shared": [], "augment.view1": list(studied),
                                 "augment.view2": list(studied)})

@@ -27,7 +27,7 @@ def report_of(store, study: str) -> dict:
 def test_full_store_gives_tables_figures_and_report(tmp_path, study):
     preset = PRESET.get(study, "imagenet")
     store = tmp_path / study / preset
-    fake_store(store, study, preset)
+    fake_store(store, study, preset, seeds=None if study == "seed_noise" else 1)
     if study != "seed_noise":
         fake_noise(tmp_path, preset, sigma=2.0)
     paths = importlib.import_module(f"analysis.{study}").make(store)
@@ -523,6 +523,31 @@ def test_the_symmetric_variant_is_named_and_kept_apart(tmp_path):
     assert "| augmentation_grid/quickstart-3-seeds |" in section and "| augmentation_grid/tiny |" not in section
     claims = json.loads((sym / "agreement.json").read_text())["claims"]
     assert all(c["n_seeds"] == 3 and c["method"] == "t over paired seeds" for c in claims)
+
+
+def test_color_operator_picks_the_strength_its_paired_seeds_show_and_stands_apart(tmp_path):
+    from analysis import color_operator
+
+    store = tmp_path / "color_operator" / "tiny"
+    entries = fake_store(store, "color_operator")  # 3 seeds by default
+    # per seed: s = 0.5 two points above s = 1, Sobel one point above s = 1 and one below s = 0.5
+    base = {("color", 1.0): 50.0, ("color", 0.5): 52.0, ("sobel", None): 51.0}
+    for e in entries:
+        path = store / e["config"].run_id / "metrics.json"
+        m = json.loads(path.read_text())
+        m["linear_acc"] = base[(e["labels"]["second"], e["labels"]["strength"])] + 3.0 * e["seed"]
+        path.write_text(json.dumps(m))
+    fake_store(tmp_path / "temperature" / "tiny", "temperature")
+    make_all(tmp_path)
+    found = json.loads((store / "agreement.json").read_text())
+    assert found["variant"] == color_operator.VARIANT
+    assert [(c["passed"], c["n_seeds"], round(c["margin"], 6)) for c in found["claims"]] == [
+        (True, 3, 2.0), (True, 3, 1.0), (False, 3, -1.0)]
+    text = (store / "agreement.md").read_text()
+    assert "the grid's colour operator should use it" in text and "at s = 1 pass, at s = 0.5 FAIL" in text
+    head, section = (tmp_path / "agreement.md").read_text().split(f"## Figure 5, {color_operator.VARIANT}")
+    assert "| color_operator/tiny |" in section and "| color_operator |" not in head  # out of the paper's tally
+    assert "| temperature/tiny |" in head
 
 
 def test_figure6_colour_histograms_identify_the_image_until_colour_is_distorted(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 
 import simclr
 from simclr.checks import validate
+from simclr.config import replace
 from studies import augmentation_grid, batch_size_epochs, common, loss_functions
 from studies.launchers import common as launch
 from studies.presets import PRESETS, baseline
@@ -18,6 +19,7 @@ FAST = ["data.num_train=256", "data.num_test=128", "train.batch_size=64", "train
 # distinct runs per study and preset; absent: the study refuses that preset (with a reason)
 COUNTS = {
     "augmentation_grid": {"tiny": 49, "cpu": 49, "cifar10": 49, "imagenet": 49},
+    "color_operator": {"tiny": 3, "cpu": 3, "cifar10": 3, "imagenet": 3},  # 3 seeds by default
     "color_strength": {"tiny": 12, "cpu": 12, "cifar10": 12, "imagenet": 12},
     "model_size": {"tiny": 12, "cpu": 12, "cifar10": 27, "imagenet": 45},
     "projection_head": {"tiny": 13, "cpu": 13, "cifar10": 17, "imagenet": 17},
@@ -129,6 +131,24 @@ def test_augmentation_grid_cells_follow_the_one_branch_protocol():
     assert [o.name for o in diag.augment.view1] == ["color_jitter", "grayscale"]
     with pytest.raises(ValueError, match="unknown operator"):
         augmentation_grid.arms("tiny", operators=("crop", "jpeg"))
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cpu"])
+def test_color_operator_cells_are_the_grids_cells_but_for_the_jitter_strength(preset):
+    from studies import color_operator
+
+    grid = {(lab["first"], lab["second"]): r for lab, r in augmentation_grid.arms(preset, root(preset))}
+    arms = {(lab["second"], lab["strength"]): r for lab, r in color_operator.arms(preset, root(preset))}
+    assert arms[("color", 1.0)].run_id == grid[("crop", "color")].run_id  # the grid's own cells
+    assert arms[("sobel", None)].run_id == grid[("crop", "sobel")].run_id
+    half = arms[("color", 0.5)]
+    jitter = [o for o in half.augment.view1 if o.name == "color_jitter"]
+    assert [o.kwargs()["strength"] for o in jitter] == [0.5]
+    # nothing else differs from the s = 1 cell
+    one = arms[("color", 1.0)]
+    assert [o.name for o in one.augment.view1] == [o.name for o in half.augment.view1]
+    assert replace(one, **{"augment.view1": list(half.augment.view1)}) == half
+    assert color_operator.SEEDS == 3 and len(expand(color_operator, preset, root(preset), 3)) == 9
 
 
 def test_symmetric_variant_and_seeds_and_overrides():
