@@ -149,6 +149,15 @@ def cell(row: dict, scale: float = 1.0) -> str:
     return text + (" (collapsed)" if k and k == row.get("n") else f" ({k} of {row['n']} seeds collapsed)" if k else "")
 
 
+def interval_cell(row: dict) -> str:
+    """'52.1 [37.0, 67.2]': the mean over seeds and its 95 % interval (Student's t over the seeds); one
+    seed: its value alone; else why there is no number."""
+    if not row or _isna(row.get("mean")) or row.get("n", 1) <= 1 or _isna(row.get("std")):
+        return cell(row)
+    low, high = stats.t.interval(0.95, row["n"] - 1, loc=row["mean"], scale=row["std"] / math.sqrt(row["n"]))
+    return f"{row['mean']:.1f} [{low:.1f}, {high:.1f}]"
+
+
 def mean(row: dict) -> float:
     """A summary row's mean (NaN for no row)."""
     return float(row.get("mean", float("nan"))) if row else float("nan")

@@ -147,6 +147,9 @@ def test_figure5_table_gives_mean_and_std_over_seeds(tmp_path):
     values = df[(df["first"] == "crop") & (df["second"] == "color")]["linear_acc"]
     assert len(values) == 2
     assert f"{values.mean():.1f} ± {values.std():.1f}" in (tmp_path / "figure5.md").read_text()
+    # and the mean's 95 % interval: Student's t with n - 1 degrees of freedom (scipy's own interval)
+    low, high = stats.t.interval(0.95, 1, loc=values.mean(), scale=stats.sem(values))
+    assert f"{values.mean():.1f} [{low:.1f}, {high:.1f}]" in (tmp_path / "figure5_interval.md").read_text()
 
 
 def test_figure5_row_mean_waits_for_its_row_and_says_over_what_otherwise(tmp_path):
