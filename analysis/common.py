@@ -477,7 +477,8 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
                           "spearman": finite(rho), "spearman_low": finite(low), "spearman_high": finite(high),
                           "spearman_interval": "Fisher z of the rank correlation (scipy.stats.pearsonr on ranks)"
                           if low is not None else None,
-                          "spearman_cells": n, "spearman_of": correlated, "spearman_unit": unit, "notes": notes})
+                          "spearman_cells": n, "spearman_of": correlated, "spearman_unit": unit,
+                          "extra": extra or None, "notes": notes})
     return paths
 
 

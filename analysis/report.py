@@ -137,7 +137,8 @@ def section(store: Path, root: Path, problem: str = "") -> dict:
             "about": _first_paragraph(study.__doc__), "variant": report.get("variant"), "problem": problem,
             "protocol": protocol(df) if len(df) else [], "findings": findings(store), "tables": tables(store),
             "figures": figures(store), "runs": rows, "count": [(s, count[s]) for s in STATES if count[s]],
-            "hours": seconds / 3600, "claims": report.get("claims", []), "spearman": _spearman(report), "notes": notes,
+            "hours": seconds / 3600, "claims": report.get("claims", []), "spearman": _spearman(report),
+            "extra": report.get("extra"), "notes": notes,
             "provenance": provenance(df) if len(df) else {}}
 
 

@@ -551,6 +551,8 @@ def test_color_operator_picks_the_strength_its_paired_seeds_show_and_stands_apar
     head, section = (tmp_path / "agreement.md").read_text().split(f"## Figure 5, {color_operator.VARIANT}")
     assert "| color_operator/tiny |" in section and "| color_operator |" not in head  # out of the paper's tally
     assert "| temperature/tiny |" in head
+    page = (tmp_path / "report.html").read_text()  # the choice stands in the report too
+    assert "Sobel&#39;s lead over crop then colour: at s = 1 pass, at s = 0.5 FAIL" in page
 
 
 def test_figure6_colour_histograms_identify_the_image_until_colour_is_distorted(tmp_path):
