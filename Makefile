@@ -1,5 +1,5 @@
 # Two entry points, each doing all set-up into .venv on a fresh machine:
-#   make quickstart   Figure 5 on the built-in data: a 2x2 sub-grid (crop, colour), heatmap written
+#   make quickstart   Figure 5 on the built-in data: a 2x2 sub-grid (crop, colour), 3 seeds, heatmap written
 #   make test         the test suite (what CI runs)
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 quickstart: $(VENV)/.installed
-	$(PY) studies/run.py augmentation_grid --operators crop,color --symmetric --results results/quickstart
+	$(PY) studies/run.py augmentation_grid --operators crop,color --symmetric --seeds 3 --workers 2 \
+		--set train.steps=200 --results results/quickstart
 
 test: $(VENV)/.installed
 	bash scripts/browser-install.sh  # the report's browser test (skips, saying why, where it cannot install)
