@@ -40,6 +40,8 @@ def claims(cells: dict, noise: common.Noise | None) -> list[common.Claim]:
 
 def choice(found: list[common.Claim]) -> str:
     """The strength the grid's colour operator should take, and what became of Sobel's lead."""
+    if any(c.n_seeds == 0 for c in found):
+        return "Choice: not made yet: every cell needs a completed seed in common (rerun the study)."
     strength, sobel1, sobel05 = (c.passed for c in found)
     pick = ("s = 0.5 (the paper's CIFAR-10 recipe) scores higher over the paired seeds: the grid's colour "
             "operator should use it at this preset" if strength is True else
@@ -72,7 +74,7 @@ def make(results_dir: str | Path) -> list[Path]:
     tab = pd.DataFrame([{"cell": name, metric: common.cell(r), "seeds": seeds(k, r)}
                         for (k, name), r in zip(ARMS.items(), rows)], columns=["cell", metric, "seeds"])
     paths = common.write_table(tab, out, "color_operator", "Figure 5's colour operator (one-branch protocol): "
-                               f"{metric} (%), mean +- std over seeds")
+                               f"{metric} (%), mean ± std over seeds")
     found = claims(cells, common.seed_noise(out))
     return paths + common.write_report(out, STUDY, "Figure 5", metric, found, None, notes, choice(found),
                                        variant=VARIANT)

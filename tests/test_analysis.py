@@ -552,6 +552,8 @@ def test_color_operator_picks_the_strength_its_paired_seeds_show_and_stands_apar
     assert "| color_operator/tiny |" in section and "| color_operator |" not in head  # out of the paper's tally
     assert "| temperature/tiny |" in head
     page = (tmp_path / "report.html").read_text()  # the choice stands in the report too
+    unmeasured = [common.Claim("c", None, "", n_seeds=0)] * 3  # no seed in common: no choice made
+    assert color_operator.choice(unmeasured).startswith("Choice: not made yet")
     assert "Sobel&#39;s lead over crop then colour: at s = 1 pass, at s = 0.5 FAIL" in page
 
 

@@ -19,7 +19,7 @@ FAST = ["data.num_train=256", "data.num_test=128", "train.batch_size=64", "train
 # distinct runs per study and preset; absent: the study refuses that preset (with a reason)
 COUNTS = {
     "augmentation_grid": {"tiny": 49, "cpu": 49, "cifar10": 49, "imagenet": 49},
-    "color_operator": {"tiny": 3, "cpu": 3, "cifar10": 3, "imagenet": 3},  # 3 seeds by default
+    "color_operator": {"tiny": 3, "cpu": 3, "cifar10": 3, "imagenet": 3},  # 3 arms, each over 3 seeds by default
     "color_strength": {"tiny": 12, "cpu": 12, "cifar10": 12, "imagenet": 12},
     "model_size": {"tiny": 12, "cpu": 12, "cifar10": 27, "imagenet": 45},
     "projection_head": {"tiny": 13, "cpu": 13, "cifar10": 17, "imagenet": 17},
