@@ -125,8 +125,9 @@ def make(results_dir: str | Path) -> list[Path]:
     paths += common.write_table(shown, out, "figure5", f"Figure 5{', ' + variant if variant else ''}, {metric} (%), "
                                 "mean ± std over seeds")
     if (s["n"] > 1).any():  # over seeds: each cell's mean with its 95 % interval
-        ci = pd.DataFrame([[common.interval_cell(common.lookup(s, first=a, second=b)) for b in grid.columns.drop("row mean")]
-                           for a in grid.index], index=grid.index, columns=grid.columns.drop("row mean"))
+        cols = grid.columns.drop("row mean")
+        ci = pd.DataFrame([[common.interval_cell(common.lookup(s, first=a, second=b)) for b in cols]
+                           for a in grid.index], index=grid.index, columns=cols)
         paths += common.write_table(ci.reset_index().rename(columns={"first": "1st \\ 2nd"}), out, "figure5_interval",
                                     f"Figure 5{', ' + variant if variant else ''}, {metric} (%), mean over seeds "
                                     "[95 % interval of the mean, Student's t]")
