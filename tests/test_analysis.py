@@ -473,6 +473,26 @@ def test_seed_noise_study_asks_for_five_seeds_and_tabulates_their_spread(tmp_pat
         df["linear_acc"], ddof=1))
 
 
+def test_seed_noise_std_interval_covers_sigma_as_often_as_it_claims(tmp_path):
+    from analysis import seed_noise
+
+    # oracle: the coverage itself, over many 5-seed samples of a known sigma
+    rng, sigma = np.random.default_rng(0), 1.3
+    draws = rng.normal(59.5, sigma, size=(4000, 5))
+    bounds = [seed_noise.std_interval(float(s), 5) for s in draws.std(axis=1, ddof=1)]
+    covered = np.mean([low <= sigma <= high for low, high in bounds])
+    assert 0.935 < covered < 0.965
+    low, high = seed_noise.std_interval(1.0, 5)
+    assert 0.55 < low < 0.65 and 2.8 < high < 2.95  # the interval over 5 seeds is wide
+    assert all(math.isnan(b) for b in seed_noise.std_interval(1.0, 1))
+    fake_store(tmp_path, "seed_noise")
+    seed_noise.make(tmp_path)
+    row = pd.read_csv(tmp_path / "seed_noise.csv", dtype=str).set_index("metric").loc["linear_acc"]
+    stat = next(r for r in json.loads((tmp_path / "noise.json").read_text())["stats"] if r["metric"] == "linear_acc")
+    assert row["std 95 % interval"] == f"[{stat['std_low']:.2f}, {stat['std_high']:.2f}]"
+    assert stat["std_low"] < stat["std"] < stat["std_high"]
+
+
 def test_spearman_interval_is_fisher_z():
     ours, paper = [1.0, 3.0, 2.0, 5.0, 4.0, 7.0, 6.0], [1, 2, 3, 4, 5, 6, 7]
     c = common.spearman(ours, paper)
