@@ -110,6 +110,23 @@ def _masked_row_mean(values, mask):
     return torch.where(mask, values, torch.zeros_like(values)).sum(dim=1) / mask.sum(dim=1)
 
 
+def _anchor_similarities(z1, z2, l2_normalize, negatives, anchors):
+    """The pairwise losses' shared start: the (A, 2N) similarities, each anchor's row index into them,
+    its positive's similarity (A,) and its (A, 2N) negative mask."""
+    sim = _similarity(z1, z2, l2_normalize, anchors)
+    positive, neg = _pair_masks(z1.shape[0], negatives, sim.device, anchors)
+    rows = torch.arange(len(positive), device=sim.device)
+    return sim, rows, sim[rows, positive], neg
+
+
+def _over_negatives(terms, sim, rows, pos_sim, neg, semi_hard):
+    """Per anchor, its (A, 2N) negative terms reduced to one: the mined negative's term when
+    `semi_hard`, else their mean over the anchor's negatives."""
+    if semi_hard:
+        return terms[rows, _semi_hard_negative(sim, pos_sim, neg)]
+    return _masked_row_mean(terms, neg)
+
+
 def nt_xent(z1, z2, temperature=0.5, l2_normalize=True, negatives="all", anchors=None):
     """NT-Xent (normalized temperature-scaled cross entropy), the paper's Eq. (1).
 
@@ -167,19 +184,11 @@ def nt_logistic(z1, z2, temperature=0.5, l2_normalize=True, semi_hard=False, neg
     _check_inputs(z1, z2, negatives)
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}")
-    n = z1.shape[0]
     with _full_precision(z1):
-        sim = _similarity(z1, z2, l2_normalize, anchors)
-        positive, neg = _pair_masks(n, negatives, sim.device, anchors)
-        rows = torch.arange(len(positive), device=sim.device)
-        pos_sim = sim[rows, positive]
+        sim, rows, pos_sim, neg = _anchor_similarities(z1, z2, l2_normalize, negatives, anchors)
         pos_term = -F.logsigmoid(pos_sim / temperature)
-        neg_terms = -F.logsigmoid(-sim / temperature)
-        if semi_hard:
-            neg_term = neg_terms[rows, _semi_hard_negative(sim, pos_sim, neg)]
-        else:
-            neg_term = _masked_row_mean(neg_terms, neg)
-        return _mean(pos_term + neg_term, n, anchors)
+        neg_term = _over_negatives(-F.logsigmoid(-sim / temperature), sim, rows, pos_sim, neg, semi_hard)
+        return _mean(pos_term + neg_term, z1.shape[0], anchors)
 
 
 def margin_triplet(z1, z2, margin=0.4, l2_normalize=True, semi_hard=False, negatives="all", anchors=None):
@@ -199,18 +208,10 @@ def margin_triplet(z1, z2, margin=0.4, l2_normalize=True, semi_hard=False, negat
         Scalar loss.
     """
     _check_inputs(z1, z2, negatives)
-    n = z1.shape[0]
     with _full_precision(z1):
-        sim = _similarity(z1, z2, l2_normalize, anchors)
-        positive, neg = _pair_masks(n, negatives, sim.device, anchors)
-        rows = torch.arange(len(positive), device=sim.device)
-        pos_sim = sim[rows, positive]
+        sim, rows, pos_sim, neg = _anchor_similarities(z1, z2, l2_normalize, negatives, anchors)
         hinge = (sim - pos_sim[:, None] + margin).clamp_min(0)
-        if semi_hard:
-            per_anchor = hinge[rows, _semi_hard_negative(sim, pos_sim, neg)]
-        else:
-            per_anchor = _masked_row_mean(hinge, neg)
-        return _mean(per_anchor, n, anchors)
+        return _mean(_over_negatives(hinge, sim, rows, pos_sim, neg, semi_hard), z1.shape[0], anchors)
 
 
 def contrastive_metrics(z1, z2, temperature, l2_normalize=True, negatives="all", anchors=None):
