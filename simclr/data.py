@@ -344,23 +344,25 @@ def _shard(order: list[torch.Tensor], shard: tuple[int, int] | None) -> list[tor
     return order if shard is None or shard[1] == 1 else [idx.chunk(shard[1])[shard[0]] for idx in order]
 
 
-def _steps(n: int, batch_size: int, drop_last: bool) -> int:
-    return n // batch_size if drop_last else -(-n // batch_size)
+class _Labelled:
+    """What both image sources share: a length (their labels') and the batches an epoch makes."""
+
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def steps_per_epoch(self, batch_size: int, drop_last: bool = True) -> int:
+        return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
 
 
-class InMemory:
+class InMemory(_Labelled):
     """Images (uint8, on any device) and labels, served in batches in a (seed, epoch)-determined order."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def steps_per_epoch(self, batch_size: int, drop_last: bool = True) -> int:
-        return _steps(len(self), batch_size, drop_last)
 
     def batches(self, batch_size: int, epoch: int, seed: int, drop_last: bool = True, shuffle: bool = True,
                 start: int = 0, shard: tuple[int, int] | None = None):
@@ -413,7 +415,7 @@ def _collate(items):
     return torch.stack([img for img, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
 
 
-class FolderStream:
+class FolderStream(_Labelled):
     """An image-folder split too big for memory, decoded by `workers` processes while training runs.
 
     train=True: random resized crop at decode time, from the full-resolution image (the other
@@ -445,12 +447,6 @@ class FolderStream:
                                 after)
         self._keys = _Keys()
         self._loader = None  # made at the first epoch; its workers then serve every later one
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def steps_per_epoch(self, batch_size: int, drop_last: bool = True) -> int:
-        return _steps(len(self), batch_size, drop_last)
 
     def batches(self, batch_size: int, epoch: int, seed: int, drop_last: bool = True, shuffle: bool = True,
                 start: int = 0, shard: tuple[int, int] | None = None):
