@@ -191,6 +191,22 @@ class JsonlLog:
         return records
 
 
+def copy_run(source: Path, run_dir: Path, run_name: str) -> None:
+    """A finished run copied in from another store: a run id names what a run computes, so training the
+    same id again would only repeat it. Its files as they are, config.json under this store's run name,
+    env.json naming the source; metrics.json last, so a copy cut short is not taken as finished."""
+    source, run_dir = Path(source), Path(run_dir)
+    config = read_json(source / "config.json")
+    config["train"]["run_name"] = run_name
+    write_json(run_dir / "config.json", config)
+    env = read_json(source / "env.json") if (source / "env.json").exists() else {}
+    write_json(run_dir / "env.json", {**env, "copied_from": str(source.resolve())})
+    (run_dir / "error.json").unlink(missing_ok=True)  # an earlier failed attempt here
+    for name in ("log.jsonl", "model.pt", "metrics.json"):
+        if (source / name).exists():
+            atomic_write_bytes(run_dir / name, (source / name).read_bytes())
+
+
 def record_failure(run_dir: Path, config: dict, failure: dict) -> None:
     """error.json (and config.json, the run's config as a dict, if the run never started) so the store
     shows the run as failed, with its reason; a later successful attempt removes error.json."""

@@ -19,7 +19,7 @@ from simclr.migrate import migrate
 from simclr.store import StoreError, check_writable, verify
 from studies import STUDIES, common
 from studies.launchers import LAUNCHERS, launch
-from studies.launchers.common import Resources, cores, describe
+from studies.launchers.common import Resources, cores, describe, reuse
 from studies.presets import baseline
 
 # training-set sizes for --dry-run where the data is not read (folder: assumed to be CIFAR-10)
@@ -161,6 +161,10 @@ def check_args(args) -> list[str]:
         if not SCHEDULER_NAME.fullmatch(getattr(args, flag)):
             e.append(f"--{flag} {getattr(args, flag)!r}: a SLURM name has only letters, digits and _.,:+- "
                      "(it is written into a batch script)")
+    for store in args.reuse:
+        if not Path(store).is_dir():
+            e.append(f"--reuse {store}: no such directory; pass a result store (a folder of run folders, "
+                     "e.g. results/seed_noise/cpu)")
     if not RAY_ADDRESS.fullmatch(args.ray_address):
         e.append(f"--ray-address {args.ray_address!r}: expected auto, host:port or ray://host:port")
     return e
@@ -265,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", default="", help="loss_functions: small | full tuning grid (default by preset)")
     ap.add_argument("--weights", action="append", default=[], metavar="NAME=PATH[,arch=A,...]",
                     help="checkpoints: an outside encoder to evaluate beside the baseline (repeatable)")
+    ap.add_argument("--reuse", action="append", default=[], metavar="STORE",
+                    help="copy the runs another store finished (the same run id: the same config) instead of "
+                         "training them again, e.g. --reuse results/seed_noise/cpu (repeatable)")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and their compute, run nothing")
     ap.add_argument("--throughput", type=float, default=None,
                     help="--dry-run: images/s of one run of the preset's baseline (as --set changes it) on the "
@@ -310,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         for old, new in migrate(results):  # runs stored under an earlier run_id version are found, not redone
             print(f"run {old} is now {new} (run_id version {HASH_VERSION})", file=sys.stderr)
         common.write_manifest(results, common.manifest(args.study, args.preset, entries, argv_used))
+        for run_id, source in reuse(configs, results, args.reuse):
+            print(f"run {run_id} copied from {source} (the same run id: nothing to train)", file=sys.stderr)
     except (OSError, RuntimeError, ValueError) as err:  # ConfigError, StoreError, missing data
         print(f"error: {err}", file=sys.stderr)
         return 2

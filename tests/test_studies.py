@@ -2,6 +2,7 @@
 an interrupted one without duplicates and records failures; the manifest says which run fills which cell."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -193,6 +194,50 @@ def test_interrupted_study_resumes_only_what_is_missing(tmp_path):
     # the study's own report, its six runs' provenance included (tests/test_report.py renders one in Chromium)
     page = (tmp_path / "report.html").read_text()
     assert f'id="s-{tmp_path.name}"' in page and "completed: 6" in page and runs[0].run_id in page and "commit" in page
+
+
+def test_reuse_copies_the_runs_another_store_finished_and_trains_only_the_rest(tmp_path, monkeypatch, capsys):
+    from simclr.store import read_json, write_json
+    from tests.fake_store import fake_metrics, fake_store
+
+    source, dest = tmp_path / "other", tmp_path / "temperature"
+    runs = [e["config"] for e in fake_store(source, "temperature", skip=2)][:4]  # the last two runs missing
+    (source / runs[0].run_id / "env.json").write_text(json.dumps({"git": {"commit": "abc"}}))
+    (source / runs[0].run_id / "log.jsonl").write_text('{"step": 1}\n')
+    (source / runs[0].run_id / "model.pt").write_bytes(b"weights")
+    config = read_json(source / runs[0].run_id / "config.json")
+    write_json(source / runs[0].run_id / "config.json", {**config, "train": {**config["train"], "run_name": "x"}})
+    every = [c.run_id for c in common.runs(load_study("temperature").arms("tiny"))]
+    liar = source / every[-1]  # a folder named as a missing run, holding another run's records
+    liar.mkdir()
+    for name in ("config.json", "metrics.json"):
+        (liar / name).write_bytes((source / runs[0].run_id / name).read_bytes())
+    (dest / runs[1].run_id).mkdir(parents=True)  # an earlier failed and an interrupted attempt here
+    (dest / runs[1].run_id / "error.json").write_text("{}")
+    (dest / runs[1].run_id / "checkpoint.pt").write_bytes(b"partial")
+    trained = []
+
+    def engine(cfg, results, *a, **k):  # the engine's contract: a finished run is returned, never retrained
+        path = Path(results) / cfg.run_id / "metrics.json"
+        if not path.exists():
+            trained.append(cfg.run_id)
+            write_json(path, fake_metrics(cfg))
+        return read_json(path)
+
+    monkeypatch.setattr(simclr, "run", engine)
+    assert main(["temperature", "--results", str(dest), "--reuse", str(source)]) == 0
+    assert sorted(trained) == sorted(set(every) - {c.run_id for c in runs})
+    for cfg in runs:
+        assert (dest / cfg.run_id / "metrics.json").read_bytes() == (source / cfg.run_id / "metrics.json").read_bytes()
+        assert read_json(dest / cfg.run_id / "config.json")["train"]["run_name"] == cfg.train.run_name
+        assert read_json(dest / cfg.run_id / "env.json")["copied_from"] == str((source / cfg.run_id).resolve())
+    assert read_json(dest / runs[0].run_id / "env.json")["git"] == {"commit": "abc"}
+    assert (dest / runs[0].run_id / "model.pt").read_bytes() == b"weights"
+    assert (dest / runs[0].run_id / "log.jsonl").read_text() == '{"step": 1}\n'
+    assert not any((dest / runs[1].run_id / f).exists() for f in ("error.json", "checkpoint.pt"))
+    assert f"run {runs[0].run_id} copied from" in capsys.readouterr().err
+    assert main(["temperature", "--results", str(dest), "--reuse", str(tmp_path / "nowhere")]) == 2
+    assert "--reuse" in capsys.readouterr().err and len(trained) == 2  # refused before any work
 
 
 def test_a_failed_run_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):

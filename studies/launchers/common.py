@@ -10,8 +10,8 @@ from pathlib import Path
 
 import simclr
 from simclr import checkpoint, faults
-from simclr.config import replace, to_dict
-from simclr.store import RunBusy, StoreError, read_json, record_failure, update_json
+from simclr.config import from_dict, replace, to_dict
+from simclr.store import RunBusy, StoreError, copy_run, read_json, record_failure, update_json
 
 SUBMISSIONS = "submissions.json"  # run_id -> the scheduler job that runs it (for --status)
 # scheduler states that end a job without a result
@@ -65,6 +65,31 @@ def execute(cfg, results: str, threads: int = 0, on_checkpoint=None, reraise: bo
 def unfinished(configs, results: str) -> list:
     """The runs without metrics.json: the only ones a launcher needs to send anywhere."""
     return [c for c in configs if not (Path(results) / c.run_id / "metrics.json").exists()]
+
+
+def reuse(configs, results: str, stores: list[str]) -> list[tuple[str, Path]]:
+    """Copy in every unfinished run that one of `stores` (other result stores) has finished, the first
+    store holding it first: [(run id, the run copied)]. A diverged run counts: the same config diverges
+    again."""
+    copied = []
+    for cfg in unfinished(configs, results):
+        run = next((Path(s) / cfg.run_id for s in stores if Path(s).resolve() != Path(results).resolve()
+                    and _finished(Path(s) / cfg.run_id, cfg.run_id)), None)
+        if run:
+            copy_run(run, Path(results) / cfg.run_id, cfg.train.run_name)
+            checkpoint.remove(Path(results) / cfg.run_id)  # a partial training of it here is moot
+            copied.append((cfg.run_id, run))
+    return copied
+
+
+def _finished(run: Path, run_id: str) -> bool:
+    """Whether `run` holds a finished run whose config is run_id's (a folder's name alone could lie)."""
+    if not (run / "metrics.json").exists():
+        return False
+    try:
+        return from_dict(read_json(run / "config.json")).run_id == run_id
+    except (OSError, ValueError, TypeError, KeyError):  # unreadable, or a config this version cannot read
+        return False
 
 
 def stored_outcome(cfg, results: str, reason: str = "") -> dict:
