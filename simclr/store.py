@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -191,20 +192,30 @@ class JsonlLog:
         return records
 
 
-def copy_run(source: Path, run_dir: Path, run_name: str) -> None:
-    """A finished run copied in from another store: a run id names what a run computes, so training the
-    same id again would only repeat it. Its files as they are, config.json under this store's run name,
-    env.json naming the source; metrics.json last, so a copy cut short is not taken as finished."""
+def copy_run(source: Path, run_dir: Path, config: dict) -> bool:
+    """A finished run copied in from another store, with `config` (the source's, this store's run name):
+    a run id names what a run computes, so training it again would repeat it. Under the run's lock
+    (RunBusy while another process trains it); whatever an attempt here left (checkpoint, error, log)
+    goes first; env.json keeps what trained it, `copied_from` the folder it trained in; metrics.json is
+    written last, so a copy cut short is not a finished run. False: the run finished here meanwhile."""
     source, run_dir = Path(source), Path(run_dir)
-    config = read_json(source / "config.json")
-    config["train"]["run_name"] = run_name
-    write_json(run_dir / "config.json", config)
-    env = read_json(source / "env.json") if (source / "env.json").exists() else {}
-    write_json(run_dir / "env.json", {**env, "copied_from": str(source.resolve())})
-    (run_dir / "error.json").unlink(missing_ok=True)  # an earlier failed attempt here
-    for name in ("log.jsonl", "model.pt", "metrics.json"):
-        if (source / name).exists():
-            atomic_write_bytes(run_dir / name, (source / name).read_bytes())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        if (run_dir / "metrics.json").exists():
+            return False
+        for old in run_dir.iterdir():
+            if old.is_file() and old.name != ".run.lock":
+                old.unlink()
+        write_json(run_dir / "config.json", config)
+        env = read_json(source / "env.json") if (source / "env.json").exists() else {}
+        env.setdefault("copied_from", str(source.resolve()))  # a copy of a copy names where it trained
+        for name in ("log.jsonl", "model.pt", "env.json", "metrics.json"):
+            if name == "env.json":
+                write_json(run_dir / name, env)
+            elif (source / name).exists():
+                with _atomic(run_dir / name) as tmp:  # streamed: an ImageNet model.pt is hundreds of MB
+                    shutil.copyfile(source / name, tmp)
+    return True
 
 
 def record_failure(run_dir: Path, config: dict, failure: dict) -> None:

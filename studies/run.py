@@ -19,7 +19,7 @@ from simclr.migrate import migrate
 from simclr.store import StoreError, check_writable, verify
 from studies import STUDIES, common
 from studies.launchers import LAUNCHERS, launch
-from studies.launchers.common import Resources, cores, describe, reuse
+from studies.launchers.common import Resources, cores, describe, reuse, unfinished
 from studies.presets import baseline
 
 # training-set sizes for --dry-run where the data is not read (folder: assumed to be CIFAR-10)
@@ -162,9 +162,9 @@ def check_args(args) -> list[str]:
             e.append(f"--{flag} {getattr(args, flag)!r}: a SLURM name has only letters, digits and _.,:+- "
                      "(it is written into a batch script)")
     for store in args.reuse:
-        if not Path(store).is_dir():
-            e.append(f"--reuse {store}: no such directory; pass a result store (a folder of run folders, "
-                     "e.g. results/seed_noise/cpu)")
+        if not any(Path(store).glob("*/config.json")):
+            e.append(f"--reuse {store}: no run folders there (<store>/<run id>/config.json); pass a result "
+                     "store itself, e.g. results/seed_noise/cpu")
     if not RAY_ADDRESS.fullmatch(args.ray_address):
         e.append(f"--ray-address {args.ray_address!r}: expected auto, host:port or ray://host:port")
     return e
@@ -317,8 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         for old, new in migrate(results):  # runs stored under an earlier run_id version are found, not redone
             print(f"run {old} is now {new} (run_id version {HASH_VERSION})", file=sys.stderr)
         common.write_manifest(results, common.manifest(args.study, args.preset, entries, argv_used))
-        for run_id, source in reuse(configs, results, args.reuse):
+        todo = len(unfinished(configs, results))
+        copied = reuse(configs, results, args.reuse)
+        for run_id, source in copied:
             print(f"run {run_id} copied from {source} (the same run id: nothing to train)", file=sys.stderr)
+        if args.reuse:  # a different --data-root or --set changes every run id: say when nothing matched
+            print(f"--reuse: {len(copied)} of {todo} unfinished runs copied, the rest train here (a run is "
+                  "copied where its run id matches: data.root and every --set included)", file=sys.stderr)
     except (OSError, RuntimeError, ValueError) as err:  # ConfigError, StoreError, missing data
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -336,11 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = [o for o in outcomes if o.get("status") == "failed"]
     for o in failed:
         print(f"run {o['run_id']} failed: {o['error']}", file=sys.stderr)
-    unfinished = [o for o in outcomes if o.get("status") in ("incomplete", "running elsewhere")]
-    if unfinished:
-        print(f"{len(unfinished)} runs were interrupted or are trained by another process; rerun the same "
+    pending = [o for o in outcomes if o.get("status") in ("incomplete", "running elsewhere")]
+    if pending:
+        print(f"{len(pending)} runs were interrupted or are trained by another process; rerun the same "
               "command to resume or collect them", file=sys.stderr)
-    print(f"{len(outcomes) - len(failed) - len(unfinished)}/{len(outcomes)} runs finished in {results}",
+    print(f"{len(outcomes) - len(failed) - len(pending)}/{len(outcomes)} runs finished in {results}",
           file=sys.stderr)
     try:
         paths = importlib.import_module(f"analysis.{args.study}").make(results)
@@ -355,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path}", file=sys.stderr)
         if path.suffix == ".md":
             print(path.read_text())
-    return 1 if failed or unfinished else 0
+    return 1 if failed or pending else 0
 
 
 if __name__ == "__main__":

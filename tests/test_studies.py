@@ -235,9 +235,41 @@ def test_reuse_copies_the_runs_another_store_finished_and_trains_only_the_rest(t
     assert (dest / runs[0].run_id / "model.pt").read_bytes() == b"weights"
     assert (dest / runs[0].run_id / "log.jsonl").read_text() == '{"step": 1}\n'
     assert not any((dest / runs[1].run_id / f).exists() for f in ("error.json", "checkpoint.pt"))
-    assert f"run {runs[0].run_id} copied from" in capsys.readouterr().err
-    assert main(["temperature", "--results", str(dest), "--reuse", str(tmp_path / "nowhere")]) == 2
-    assert "--reuse" in capsys.readouterr().err and len(trained) == 2  # refused before any work
+    err = capsys.readouterr().err
+    assert f"run {runs[0].run_id} copied from" in err and "--reuse: 4 of 6 unfinished runs copied" in err
+    for bad in (tmp_path / "nowhere", tmp_path):  # a parent of stores is not a store
+        assert main(["temperature", "--results", str(dest), "--reuse", str(bad)]) == 2
+        assert "--reuse" in capsys.readouterr().err and len(trained) == 2  # refused before any work
+
+
+def test_reuse_leaves_a_busy_run_alone_and_a_copy_cut_short_unfinished(tmp_path, monkeypatch):
+    import shutil
+
+    from simclr.store import run_lock
+    from tests.fake_store import fake_store
+
+    source, dest = tmp_path / "other", tmp_path / "temperature"
+    runs = [e["config"] for e in fake_store(source, "temperature")]
+    fake_store(dest, "temperature", skip=6)
+    (dest / runs[0].run_id).mkdir()
+    with run_lock(dest / runs[0].run_id):  # another process trains it right now
+        copied = launch.reuse(runs[:2], str(dest), [str(source)])
+    assert [r for r, _ in copied] == [runs[1].run_id] and not (dest / runs[0].run_id / "config.json").exists()
+    real = shutil.copyfile
+
+    def cut(src, dst, *a, **k):  # the copy dies writing metrics.json
+        if Path(src).name == "metrics.json":
+            raise OSError("killed")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(shutil, "copyfile", cut)
+    with pytest.raises(OSError):
+        launch.reuse(runs[:1], str(dest), [str(source)])
+    assert launch.unfinished(runs[:1], str(dest)) == runs[:1]  # not taken as finished
+    monkeypatch.setattr(shutil, "copyfile", real)
+    copied = launch.reuse(runs, str(dest), [str(source)])  # the next attempt copies it whole
+    assert [r for r, _ in copied] == [runs[0].run_id] + [c.run_id for c in runs[2:]]
+    assert launch.unfinished(runs, str(dest)) == [] and not launch.reuse(runs, str(dest), [str(source)])
 
 
 def test_a_failed_run_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):

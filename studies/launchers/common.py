@@ -69,27 +69,33 @@ def unfinished(configs, results: str) -> list:
 
 def reuse(configs, results: str, stores: list[str]) -> list[tuple[str, Path]]:
     """Copy in every unfinished run that one of `stores` (other result stores) has finished, the first
-    store holding it first: [(run id, the run copied)]. A diverged run counts: the same config diverges
-    again."""
+    store holding it first: [(run id, the run copied)]. A stored diverged run counts, as in its own store.
+    A run another process is training here is left to it."""
     copied = []
     for cfg in unfinished(configs, results):
-        run = next((Path(s) / cfg.run_id for s in stores if Path(s).resolve() != Path(results).resolve()
-                    and _finished(Path(s) / cfg.run_id, cfg.run_id)), None)
-        if run:
-            copy_run(run, Path(results) / cfg.run_id, cfg.train.run_name)
-            checkpoint.remove(Path(results) / cfg.run_id)  # a partial training of it here is moot
-            copied.append((cfg.run_id, run))
+        for store in map(Path, stores):
+            source = _finished(store / cfg.run_id, cfg.run_id)
+            if source is None:
+                continue
+            try:
+                if copy_run(store / cfg.run_id, Path(results) / cfg.run_id,
+                            to_dict(replace(source, **{"train.run_name": cfg.train.run_name}))):
+                    copied.append((cfg.run_id, store / cfg.run_id))
+            except RunBusy as err:
+                print(f"note: {err}", file=sys.stderr, flush=True)
+            break
     return copied
 
 
-def _finished(run: Path, run_id: str) -> bool:
-    """Whether `run` holds a finished run whose config is run_id's (a folder's name alone could lie)."""
-    if not (run / "metrics.json").exists():
-        return False
+def _finished(run: Path, run_id: str):
+    """The config of the finished run in `run` if it is run_id's (a folder's name alone could lie), else
+    None."""
     try:
-        return from_dict(read_json(run / "config.json")).run_id == run_id
-    except (OSError, ValueError, TypeError, KeyError):  # unreadable, or a config this version cannot read
-        return False
+        config = from_dict(read_json(run / "config.json"))
+        ok = read_json(run / "metrics.json").get("run_id") == run_id == config.run_id
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # missing, unreadable, or a config
+        return None                                                     # this version cannot read
+    return config if ok else None
 
 
 def stored_outcome(cfg, results: str, reason: str = "") -> dict:
