@@ -308,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.throughput or MEASURED_THROUGHPUT.get(args.preset), cell_labels(entries),
                 # a given --throughput is the baseline's as --set changes it (another encoder: other
                 # FLOPs); the measured defaults are the plain baseline's
-                replace(baseline(args.preset, args.data_root), **common.parse_sets(args.set if args.throughput else [])),
+                replace(baseline(args.preset, args.data_root),
+                        **common.parse_sets(args.set if args.throughput else [])),
                 *parallel_runs(args, len(configs)))
         return 0
     try:  # nothing runs until the store, the data and every config have passed
