@@ -105,14 +105,21 @@ def _plain(v) -> str:
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
+def _env(run_dir) -> dict:
+    """A run's env.json ({} where there is none)."""
+    path = Path(run_dir) / "env.json" if isinstance(run_dir, str) else None
+    return read_json(path) if path and path.exists() else {}
+
+
 def provenance(df: pd.DataFrame) -> dict:
     """What produced the runs: commits, packages and hardware over every run's env.json, with counts."""
-    seen = {"commit": Counter(), "packages": Counter(), "hardware": Counter()}
+    seen = {"commit": Counter(), "packages": Counter(), "hardware": Counter(), "copied from": Counter()}
     for run_dir in df.get("run_dir", pd.Series(dtype=str)).dropna().unique():
-        env_path = Path(run_dir) / "env.json"
-        if not env_path.exists():
+        env = _env(run_dir)
+        if not env:
             continue
-        env = read_json(env_path)
+        if env.get("copied_from"):  # trained in another store (studies/run.py --reuse)
+            seen["copied from"][str(Path(env["copied_from"]).parent)] += 1
         git = env.get("git") or {}
         seen["commit"][(git.get("commit") or "unknown")[:10] + (" (dirty)" if git.get("dirty") else "")] += 1
         seen["packages"][", ".join(f"{k} {v}" for k, v in sorted((env.get("packages") or {}).items()))] += 1
@@ -131,13 +138,17 @@ def section(store: Path, root: Path, problem: str = "") -> dict:
     report = read_json(store / "agreement.json") if (store / "agreement.json").exists() else {}
     labels = list(dict.fromkeys(k for a in man.get("arms", []) for k in a["labels"]))
     rows, count = runs(df, labels) if len(df) else ([], Counter())
-    seconds = pd.to_numeric(df.get("seconds", pd.Series(dtype=float)), errors="coerce").sum()
+    seconds = pd.to_numeric(df.get("seconds", pd.Series(dtype=float)), errors="coerce")
+    copied = (df["run_dir"].map(lambda d: bool(_env(d).get("copied_from"))) if "run_dir" in df
+              else pd.Series(False, index=df.index)).astype(bool)
     return {"anchor": anchor(store, root), "study": name, "title": study.TITLE, "paper": study.PAPER,
-            "preset": man.get("preset", "?"), "store": str(store.relative_to(root)) if store != root else str(store), "argv": " ".join(man.get("argv", [])),
+            "preset": man.get("preset", "?"), "store": str(store.relative_to(root) if store != root else store),
+            "argv": " ".join(man.get("argv", [])),
             "about": _first_paragraph(study.__doc__), "variant": report.get("variant"), "problem": problem,
             "protocol": protocol(df) if len(df) else [], "findings": findings(store), "tables": tables(store),
             "figures": figures(store), "runs": rows, "count": [(s, count[s]) for s in STATES if count[s]],
-            "hours": seconds / 3600, "claims": report.get("claims", []), "spearman": _spearman(report),
+            "hours": seconds[~copied].sum() / 3600, "copied": (int(copied.sum()), seconds[copied].sum() / 3600),
+            "claims": report.get("claims", []), "spearman": _spearman(report),
             "extra": report.get("extra"), "notes": notes,
             "provenance": provenance(df) if len(df) else {}}
 

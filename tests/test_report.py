@@ -137,3 +137,18 @@ def test_the_analysis_reads_the_stores_and_never_writes_a_run(tmp_path):
     after = {p: p.read_bytes() for p in tmp_path.glob("**/*") if p.is_file()}
     runs = {p for p in before if p.parent.name != "tiny"} | {store / "study.json"}
     assert moved / "config.json" in runs and {p: after.get(p) for p in runs} == {p: before[p] for p in runs}
+
+
+def test_runs_copied_from_another_store_count_where_they_trained(tmp_path):
+    from analysis import report
+
+    store = tmp_path / "temperature" / "tiny"
+    entries = fake_store(store, "temperature", "tiny")
+    other = tmp_path / "seed_noise" / "tiny" / entries[0]["config"].run_id
+    (store / entries[0]["config"].run_id / "env.json").write_text(json.dumps({"copied_from": str(other)}))
+    s = report.section(store, tmp_path)
+    assert s["hours"] * 3600 == pytest.approx(5 * 2.0) and s["copied"] == (1, pytest.approx(2.0 / 3600))
+    assert s["provenance"]["copied from"] == [f"{other.parent} (1 run)"]
+    html = report.write([store], tmp_path, tmp_path / "report.html").read_text()
+    assert "(not counted: 0.00 hours in 1 run copied from other stores, counted where they trained)" in html
+    assert str(other.parent) in html
