@@ -16,7 +16,7 @@ from pathlib import Path
 from simclr.checks import validate
 from simclr.config import HASH_VERSION, ConfigError, replace, total_steps
 from simclr.migrate import migrate
-from simclr.store import StoreError, check_writable, verify
+from simclr.store import StoreError, check_writable, read_json, verify
 from studies import STUDIES, common
 from studies.launchers import LAUNCHERS, launch
 from studies.launchers.common import Resources, cores, describe, reuse, unfinished
@@ -202,6 +202,21 @@ def preflight(configs, results: str, world_size: int = 1) -> None:
             check_against_data(cfg, num_train)
 
 
+def check_data_root(configs, results: str) -> None:
+    """A store trained from another --data-root shares no run id with this one (data.root is part of
+    a run id: another folder may hold other data): say so instead of training the whole study again."""
+    stored = [p.parent for p in Path(results).glob("*/metrics.json")]
+    if not stored or {c.run_id for c in configs} & {p.name for p in stored}:
+        return
+    roots = {(read_json(p / "config.json").get("data") or {}).get("root", "") for p in stored
+             if (p / "config.json").exists()}
+    if roots and configs[0].data.root not in roots:
+        raise ValueError(f"{results} holds {len(stored)} finished runs, none with this call's run ids: they read "
+                         f"--data-root {', '.join(sorted(roots))}, this call {configs[0].data.root or '(none)'}, "
+                         "and the data root is part of a run id. To continue the store, pass its --data-root "
+                         "(a symlink to your copy of the data works); to start a new one, pass --results DIR")
+
+
 def print_status(configs, results: str) -> int:
     """What the store and the scheduler say about every run of the study."""
     from studies.launchers.common import read_submissions, status
@@ -301,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configs = common.runs([(e["labels"], e["config"]) for e in entries])
     results = args.results or f"results/{args.study}/{args.preset}"
+    try:
+        if not args.dry_run:  # a plan reads no store
+            check_data_root(configs, results)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.status:
         return print_status(configs, results)
     if args.dry_run:

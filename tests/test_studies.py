@@ -272,6 +272,19 @@ def test_reuse_leaves_a_busy_run_alone_and_a_copy_cut_short_unfinished(tmp_path,
     assert launch.unfinished(runs, str(dest)) == [] and not launch.reuse(runs, str(dest), [str(source)])
 
 
+def test_a_store_read_from_another_data_root_is_named_not_trained_again(tmp_path, capsys):
+    from tests.fake_store import fake_store
+
+    fake_store(tmp_path, "temperature", "cpu")  # its runs read --data-root /data
+    args = ["temperature", "--preset", "cpu", "--data-root", str(tmp_path / "elsewhere"), "--results", str(tmp_path)]
+    for flag in ("--status", "--workers=1"):  # refused before any work
+        assert main([*args, flag]) == 2
+    assert main([*args, "--dry-run"]) == 0  # a plan reads no store
+    err = capsys.readouterr().err
+    assert "none with this call's run ids: they read --data-root /data" in err and "--results DIR" in err
+    assert main(["temperature", "--preset", "cpu", "--data-root", "/data", "--results", str(tmp_path), "--status"]) == 0
+
+
 def test_a_failed_run_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
     from analysis import temperature as t5
 
