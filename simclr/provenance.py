@@ -13,13 +13,16 @@ import pandas as pd
 import torch
 
 
-def git_commit() -> dict:
-    """Commit of the code that ran and whether its tree had uncommitted changes."""
-    src = Path(__file__).resolve().parent
+def git_commit(src: str | Path | None = None) -> dict:
+    """Commit of the code that ran and whether its tree had uncommitted changes. The committed result
+    stores (results/ at the top) do not count: a study writing into one would otherwise mark every
+    run it trains as produced by modified code."""
+    src = src or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ":(top)", ":(top,exclude)results"], cwd=src,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return {"commit": commit or None, "dirty": bool(dirty)}
     except (OSError, subprocess.SubprocessError):

@@ -381,3 +381,27 @@ def test_a_resumed_run_removes_the_temp_files_of_a_killed_write(tmp_path):
     assert len(verify(tmp_path)) == 3
     assert simclr.run(cfg, tmp_path)["status"] == "completed"
     assert verify(tmp_path) == [] and not list(run_dir.glob(".*.tmp"))
+
+
+def test_a_study_writing_its_committed_store_leaves_the_code_clean(tmp_path):
+    """env.json's git.dirty names modified code: a changed file under results/ (a study writing into a
+    committed store) leaves it false, a changed source file anywhere makes it true, from any subfolder."""
+    import subprocess
+
+    from simclr.provenance import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("simclr/engine.py", "results/temperature/cpu/study.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("0\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    clean = git_commit(tmp_path / "simclr")
+    assert len(clean["commit"]) == 40 and clean["dirty"] is False
+    (tmp_path / "results/temperature/cpu/study.json").write_text("1\n")
+    assert git_commit(tmp_path / "simclr")["dirty"] is False
+    (tmp_path / "simclr/engine.py").write_text("1\n")
+    assert git_commit(tmp_path / "simclr")["dirty"] is True
