@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from simclr.store import load_results, write_json
+from simclr.config import RESULTS_SINCE, ConfigError, earlier_engine, from_dict
+from simclr.store import load_results, read_json, write_json
 from studies.common import read_manifest
 
 DONE = "completed"
@@ -446,17 +447,42 @@ def correlation_text(rho, n, low, high, unit: str) -> str:
     return f"{rho:+.2f} over {n} {unit} ({ci})"
 
 
+EARLIER = (f"trained by an earlier engine whose results differ from the current one's (run_id version before "
+           f"{RESULTS_SINCE}: simclr/config.py's HASH_VERSION says what changed)")
+
+
+def earlier_engine_runs(store: str | Path) -> int:
+    """How many of the runs a store's study.json names were trained by an earlier engine: their verdicts
+    are kept apart from the current engine's and never counted with them."""
+    store = Path(store)
+    n = 0
+    for arm in (read_manifest(store) or {}).get("arms", []):
+        path = store / arm["run_id"] / "config.json"
+        if not path.exists():
+            continue
+        try:
+            n += earlier_engine(arm["run_id"], from_dict(read_json(path)))
+        except (ConfigError, OSError, ValueError):  # a config this version cannot read is no current run
+            n += 1
+    return n
+
+
 def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: list[Claim],
                  correlation: tuple[float, int] | None, notes: list[str], extra: str = "",
                  correlated: str = "cells", unit: str = "cells", variant: str = "") -> list[Path]:
     """agreement.md and agreement.json: each claim pass / fail / undecided with its numbers, margin, 95 %
     interval and seeds, and the Spearman correlation of our cells (or of what `correlated` names) with
     the paper's where the paper gives numbers. variant names a protocol other than the paper's: it stands
-    in the title, and the combined report keeps its claims apart."""
+    in the title, and the combined report keeps its claims apart, as it keeps those of a store trained
+    by an earlier engine."""
+    earlier = earlier_engine_runs(out)
     lines = [f"# Agreement with the paper: {study} ({paper_ref}{', ' + variant if variant else ''})", "",
              f"Our metric: {metric} (final model, mean over seeds). The paper's numbers are ImageNet results "
              "(ResNet-50 unless the table says otherwise): compare rankings and directions, not absolute "
              "numbers.", "", RULE, ""]
+    if earlier:
+        lines += [f"**Not counted**: {earlier} of this store's runs were {EARLIER}. Its verdicts stand apart "
+                  "from the current engine's until the study is re-run.", ""]
     lines += ["| claim " + CLAIM_COLUMNS, "|---|---|---|---|---|---|"]
     lines += [f"| {c.text} {claim_row(asdict(c))}" for c in claims]
     rho, n = correlation if correlation is not None else (None, None)
@@ -472,7 +498,8 @@ def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: lis
     paths = [out / "agreement.md", out / "agreement.json"]
     paths[0].write_text("\n".join(lines) + "\n")
     finite = lambda v: None if v is None or _isna(v) else float(v)  # noqa: E731
-    write_json(paths[1], {"study": study, "paper": paper_ref, "variant": variant or None, "metric": metric,
+    write_json(paths[1], {"study": study, "paper": paper_ref, "variant": variant or None, "earlier_engine": earlier,
+                          "metric": metric,
                           "claims": [asdict(c) for c in claims],
                           "spearman": finite(rho), "spearman_low": finite(low), "spearman_high": finite(high),
                           "spearman_interval": "Fisher z of the rank correlation (scipy.stats.pearsonr on ranks)"

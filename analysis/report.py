@@ -81,7 +81,8 @@ def runs(df: pd.DataFrame, labels: list[str]) -> tuple[list[dict], Counter]:
         why = {"failed": str(r.get("error") or "see error.json").splitlines()[0][:200],
                "diverged": "non-finite loss", "collapsed": "contrastive accuracy at chance",
                "incomplete": "started, not finished: rerun the study to resume", "missing": "not run yet"}
-        rows.append({"cell": common.describe(r, labels).rsplit(" (seed", 1)[0], "seed": r["seed"], "run_id": r["run_id"],
+        rows.append({"cell": common.describe(r, labels).rsplit(" (seed", 1)[0], "seed": r["seed"],
+                     "run_id": r["run_id"],
                      "state": state, "why": why.get(state, ""),
                      "hours": _hours(r.get("seconds"))})
     return rows, count
@@ -145,6 +146,7 @@ def section(store: Path, root: Path, problem: str = "") -> dict:
             "preset": man.get("preset", "?"), "store": str(store.relative_to(root) if store != root else store),
             "argv": " ".join(man.get("argv", [])),
             "about": _first_paragraph(study.__doc__), "variant": report.get("variant"), "problem": problem,
+            "earlier": report.get("earlier_engine") or 0,
             "protocol": protocol(df) if len(df) else [], "findings": findings(store), "tables": tables(store),
             "figures": figures(store), "runs": rows, "count": [(s, count[s]) for s in STATES if count[s]],
             "hours": seconds[~copied].sum() / 3600, "copied": (int(copied.sum()), seconds[copied].sum() / 3600),
@@ -196,13 +198,16 @@ def write(stores: list[Path], root: str | Path, out: str | Path, problems: dict 
     root, out = Path(root), Path(out)
     problems = problems or {}
     sections = [section(s, root, problems.get(s, "")) for s in stores]
-    # claims checked under another protocol (Figure 5's symmetric variant, outside checkpoints) stand
-    # apart and are not counted with the paper's
-    claims = claim_rows([s for s in sections if not s["variant"]])
+    # claims checked under another protocol (Figure 5's symmetric variant, outside checkpoints) or by an
+    # earlier engine stand apart and are not counted with the paper's
+    current = [s for s in sections if not s["earlier"]]
+    claims = claim_rows([s for s in current if not s["variant"]])
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     html = env.get_template(TEMPLATE.name).render(
-        sections=sections, claims=claims, variant_claims=claim_rows([s for s in sections if s["variant"]]), tally=Counter(c["verdict"] for c in claims), noise=noise_rows(sections, root),
+        sections=sections, claims=claims, variant_claims=claim_rows([s for s in current if s["variant"]]),
+        earlier_claims=claim_rows([s for s in sections if s["earlier"]]), earlier=common.EARLIER,
+        tally=Counter(c["verdict"] for c in claims), noise=noise_rows(sections, root),
         rule=common.RULE, root=str(root))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html)

@@ -128,7 +128,8 @@ class LossConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = "lars"             # lars | sgd
-    lr: float = 1.0                # base lr; linear: lr*B/256, sqrt: lr*sqrt(B), none: lr (paper 0.3 linear, 0.075 sqrt)
+    lr: float = 1.0                # base lr; linear: lr*B/256, sqrt: lr*sqrt(B), none: lr
+                                   # (the paper: 0.3 linear, 0.075 sqrt)
     lr_scaling: str = "linear"     # linear | sqrt | none
     momentum: float = 0.9
     nesterov: bool = False
@@ -253,6 +254,12 @@ def run_id(cfg: RunConfig, version: int = HASH_VERSION) -> str:
     diff = identity(to_dict(cfg, hashed_only=True), to_dict(RunConfig(), hashed_only=True))
     blob = json.dumps({"hash_version": version, **diff}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def earlier_engine(name: str, cfg: RunConfig) -> bool:
+    """Whether a stored run's name is the id a version before RESULTS_SINCE gave cfg: a run of an engine
+    whose results differ from the current one's (never renamed, reused or counted with current runs)."""
+    return name != run_id(cfg) and name in {run_id(cfg, v) for v in range(1, RESULTS_SINCE)}
 
 
 def _type_ok(value, tp) -> bool:

@@ -62,7 +62,8 @@ def load_splits(name: str, root: str = "", image_size: int = 32, num_train: int 
     """Train and test sets as uint8 tensors at image_size x image_size.
 
     num_train, num_test, seed and the keyword arguments of make_synthetic (clutter, clutter_size)
-    apply to the generated 'synthetic' set only; the other sets are used whole. An empty root means <cache dir>/datasets for the torchvision sets.
+    apply to the generated 'synthetic' set only; the other sets are used whole. An empty root means
+    <cache dir>/datasets for the torchvision sets.
     """
     check_data(name, root, image_size, num_train, num_test)
     if labels == "none":
@@ -420,9 +421,9 @@ class FolderStream(_Labelled):
 
     train=True: random resized crop at decode time, from the full-resolution image (the other
     augmentations run batched on the device); with views=2, two independent crops per image, batches
-    of uint8 (B, 2, 3, S, S): the two views' crops (stacked=True with views=1: (B, 1, 3, S, S)). train=False: resize to size / crop_fraction and
-    centre-crop, for evaluation, uint8 (B, 3, S, S). Labels int64; order and crops are a function of
-    (seed, epoch).
+    of uint8 (B, 2, 3, S, S): the two views' crops (stacked=True with views=1: (B, 1, 3, S, S)).
+    train=False: resize to size / crop_fraction and centre-crop, for evaluation, uint8 (B, 3, S, S).
+    Labels int64; order and crops are a function of (seed, epoch).
     """
 
     def __init__(self, root: str, split: str | None = "train", image_size: int = 224, train: bool = True,

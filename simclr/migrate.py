@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from simclr.checks import validate
-from simclr.config import RESULTS_SINCE, ConfigError, from_dict, run_id, to_dict
+from simclr.config import RESULTS_SINCE, ConfigError, earlier_engine, from_dict, to_dict
 from simclr.store import read_json, write_json
 
 
@@ -33,7 +33,7 @@ def migrate(results_dir: str | Path, quiet_for: float = 300.0) -> list[tuple[str
         new = cfg.run_id
         if run_dir.name == new:
             continue
-        if run_dir.name in {run_id(cfg, v) for v in range(1, RESULTS_SINCE)}:
+        if earlier_engine(run_dir.name, cfg):
             stale.append(run_dir)  # another engine's result: the current one trains its own
             continue
         target = run_dir.parent / new

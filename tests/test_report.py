@@ -152,3 +152,36 @@ def test_runs_copied_from_another_store_count_where_they_trained(tmp_path):
     html = report.write([store], tmp_path, tmp_path / "report.html").read_text()
     assert "(not counted: 0.00 hours in 1 run copied from other stores, counted where they trained)" in html
     assert str(other.parent) in html
+
+
+def test_stores_of_an_earlier_engine_stand_apart_and_are_not_counted(tmp_path):
+    """A store whose runs carry ids of a run_id version before RESULTS_SINCE was trained by an engine
+    whose results differ: its claims leave the tally (agreement.md and the page) for a section of their
+    own, and its own report says so; a current store beside it is counted as before."""
+    from analysis import report
+    from simclr.config import RESULTS_SINCE, run_id
+
+    fake_store(tmp_path / "temperature" / "tiny", "temperature", "tiny")
+    old = tmp_path / "loss_functions" / "tiny"
+    entries = fake_store(old, "loss_functions", "tiny")
+    man = json.loads((old / "study.json").read_text())
+    renamed = {}
+    for e in entries:
+        cfg = e["config"]
+        renamed[cfg.run_id] = run_id(cfg, RESULTS_SINCE - 1)
+        if (old / cfg.run_id).exists():
+            (old / cfg.run_id).rename(old / renamed[cfg.run_id])
+    man["arms"] = [{**a, "run_id": renamed[a["run_id"]]} for a in man["arms"]]
+    (old / "study.json").write_text(json.dumps(man))
+    make_all(tmp_path)
+    current = json.loads((tmp_path / "temperature" / "tiny" / "agreement.json").read_text())
+    earlier = json.loads((old / "agreement.json").read_text())
+    assert current["earlier_engine"] == 0 and earlier["earlier_engine"] == len(set(renamed)) > 0
+    assert "**Not counted**" in (old / "agreement.md").read_text()
+    assert "Not counted" not in (tmp_path / "temperature" / "tiny" / "agreement.md").read_text()
+    head, apart = (tmp_path / "agreement.md").read_text().split("## Stores trained by an earlier engine, not counted")
+    assert "| temperature/tiny |" in head and "loss_functions/tiny" not in head
+    assert "| loss_functions/tiny |" in apart and "temperature/tiny" not in apart
+    html = (tmp_path / "report.html").read_text()
+    assert f"over {len(current['claims'])} claims" in html and "Stores trained by an earlier engine" in html
+    assert report.section(old, tmp_path)["earlier"] == earlier["earlier_engine"]

@@ -356,7 +356,8 @@ def test_faults_reach_a_run_only_through_its_on_step_hook(tmp_path, monkeypatch)
     a hook passed in sees every step once, and one that raises fails the run with nothing finished."""
     monkeypatch.setenv("SIMCLR_FAULT", "raise@2")
     seen = []
-    m = simclr.run(fast("train.steps=6", "optim.warmup_epochs=0.25", "eval.linear=false"), tmp_path, on_step=lambda s, d: seen.append(s))
+    m = simclr.run(fast("train.steps=6", "optim.warmup_epochs=0.25", "eval.linear=false"), tmp_path,
+                   on_step=lambda s, d: seen.append(s))
     assert m["status"] == "completed" and seen == [1, 2, 3, 4, 5, 6]
 
     def fail(step, run_dir):
