@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 
 quickstart: $(VENV)/.installed
 	$(PY) studies/run.py augmentation_grid --operators crop,color --symmetric --seeds 3 --workers 2 \
-		--set train.steps=200 --results results/quickstart
+		--set train.steps=200 --set train.precision=auto --results results/quickstart
 
 test: $(VENV)/.installed
 	bash scripts/browser-install.sh  # the report's browser test (skips, saying why, where it cannot install)

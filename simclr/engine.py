@@ -119,7 +119,9 @@ def _start(cfg: RunConfig, world_size: int) -> tuple[torch.device, dict]:
     distributed.init(device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    return device, {"world_size": world_size, "malloc": malloc, "precision": precision}
+    emulated = {"bf16_emulated": True} if precision == "bf16" and device.type == "cpu" and \
+        not devices.cpu_computes_bf16() else {}  # a run's seconds are slow for a reason the record names
+    return device, {"world_size": world_size, "malloc": malloc, "precision": precision, **emulated}
 
 
 def _data(cfg: RunConfig):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import re
 import sys
 import traceback
@@ -202,6 +203,17 @@ def preflight(configs, results: str, world_size: int = 1) -> None:
             check_against_data(cfg, num_train)
 
 
+def emulated_bf16(configs) -> bool:
+    """Whether a run of the study would train in bf16 on this machine's CPU that only emulates it."""
+    import torch
+
+    from simclr.device import FP32_FOR_EMULATED_BF16, cpu_computes_bf16
+    if any(c.train.device not in ("auto", "cpu") for c in configs) or torch.cuda.is_available():
+        return False
+    return any(c.train.precision == "bf16" for c in configs) and not cpu_computes_bf16() and \
+        os.environ.get(FP32_FOR_EMULATED_BF16) != "1"
+
+
 def check_data_root(configs, results: str) -> None:
     """A store trained from another --data-root shares no run id with this one (data.root is part of
     a run id: another folder may hold other data): say so instead of training the whole study again."""
@@ -316,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configs = common.runs([(e["labels"], e["config"]) for e in entries])
     results = args.results or f"results/{args.study}/{args.preset}"
+    if args.launcher == "local" and not args.status and emulated_bf16(configs):
+        from simclr.device import EMULATED_BF16
+        print(f"warning: {EMULATED_BF16}; the --dry-run hours assume a CPU that computes bf16", file=sys.stderr)
     try:
         if not args.dry_run:  # a plan reads no store
             check_data_root(configs, results)

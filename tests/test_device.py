@@ -3,6 +3,9 @@
 training step, and files written on a GPU that load anywhere."""
 import collections
 import importlib
+import json
+import platform
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,11 +54,44 @@ def test_precision_auto_is_what_the_device_computes_and_emulated_bf16_is_refused
         devices.precision(gpu, "bf16")
     assert devices.precision(gpu, "auto") == "fp16"  # bf16 is emulated there
     assert devices.precision(gpu, "fp16") == "fp16"
-    assert devices.precision(torch.device("cpu"), "bf16") == "bf16"
-    assert devices.precision(torch.device("cpu"), "auto") == "fp32"
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # A100: native
     assert devices.precision(gpu, "bf16") == "bf16"
     assert devices.precision(gpu, "auto") == "bf16"
+
+
+def test_a_cpu_computes_bf16_with_avx512_and_emulated_bf16_runs_with_a_warning(monkeypatch):
+    """ATen's own test (mkldnn_bf16_device_check) is AVX-512 BW, VL and DQ on x86: without them oneDNN
+    emulates bf16. There auto is fp32, and an explicit bf16 (the default, the small presets) runs as
+    its config says, with one warning a process naming the fix; the test suite's switch makes it fp32."""
+    cpu = torch.device("cpu")
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists() and platform.machine() in ("x86_64", "AMD64"):
+        flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+        assert devices.cpu_computes_bf16() == ({"avx512bw", "avx512vl", "avx512dq"} <= flags)
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: True)
+    assert [devices.precision(cpu, p) for p in ("auto", "bf16", "fp32", "fp16")] == ["bf16", "bf16", "fp32", "fp16"]
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: False)
+    monkeypatch.delenv(devices.FP32_FOR_EMULATED_BF16)
+    devices._warn_emulated_bf16.cache_clear()
+    with pytest.warns(UserWarning, match="emulates bf16.*for speed use train.precision=auto or fp32") as seen:
+        assert [devices.precision(cpu, p) for p in ("bf16", "auto", "bf16", "fp32")] == ["bf16", "fp32", "bf16", "fp32"]
+    assert len(seen) == 1  # once a process, however many runs a study trains
+    monkeypatch.setenv(devices.FP32_FOR_EMULATED_BF16, "1")
+    assert devices.precision(cpu, "bf16") == "fp32"
+
+
+@pytest.mark.real_bf16
+def test_a_run_on_a_cpu_that_emulates_bf16_says_so_in_its_record(tmp_path, monkeypatch):
+    """env.json names the precision a run computed in, and marks bf16 that the CPU only emulates (its
+    seconds are slow for that reason); where the CPU computes bf16 the mark is absent."""
+    cfg = load("configs/tiny.yaml", ["data.num_train=64", "data.num_test=32", "train.batch_size=32",
+                                     "train.steps=1", "optim.warmup_epochs=0", "eval.linear=false", "eval.knn_k=5",
+                                     "train.progress=false"])
+    for native in (False, True):
+        monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: native)
+        env = json.loads((tmp_path / str(native) / simclr.run(cfg, tmp_path / str(native))["run_id"]
+                          / "env.json").read_text())
+        assert env["precision"] == "bf16" and env.get("bf16_emulated", False) is not native
 
 
 def test_precision_auto_sets_autocast_and_loss_scaling(cuda, monkeypatch):

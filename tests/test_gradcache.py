@@ -112,7 +112,7 @@ def test_chunk_must_divide_the_views_and_needs_the_contrastive_method():
         validate(load("configs/tiny.yaml", FAST + ["train.grad_cache_chunk=32", "train.method=supervised"]))
 
 
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+@pytest.mark.parametrize("precision", ["fp16", pytest.param("bf16", marks=pytest.mark.real_bf16)])
 def test_gradient_cache_resumes_exactly_in_low_precision(tmp_path, precision):
     """The scaled path (fp16's GradScaler through the blockwise loss and the replayed online head) and
     a resume from a checkpoint give the same run as an uninterrupted one."""

@@ -356,6 +356,21 @@ def test_dry_run_prints_runs_and_cost(capsys):
     assert "at 2,500 images/s" in capsys.readouterr().out
 
 
+def test_a_study_in_bf16_on_a_cpu_that_emulates_it_warns_before_any_work(capsys, monkeypatch):
+    """The tiny and cpu presets train in bf16, about 10x slower where the CPU only emulates it: said before the
+    plan or the first run, with the fix; nothing said where the CPU computes bf16 or a run asks fp32."""
+    from simclr import device as devices
+
+    monkeypatch.delenv(devices.FP32_FOR_EMULATED_BF16)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    for native, extra, warned in ((False, [], True), (True, [], False),
+                                  (False, ["--set", "train.precision=fp32"], False)):
+        monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: native)
+        assert main(["temperature", "--dry-run", *extra]) == 0
+        err = capsys.readouterr().err
+        assert ("only emulates bf16" in err and "train.precision=auto or fp32" in err) is warned
+
+
 def test_dry_run_hours_follow_the_encoder_that_set_chooses(capsys):
     import re
 
