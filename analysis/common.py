@@ -462,8 +462,8 @@ def earlier_engine_runs(store: str | Path) -> int:
             continue
         try:
             n += earlier_engine(arm["run_id"], from_dict(read_json(path)))
-        except (ConfigError, OSError, ValueError):  # a config this version cannot read is no current run
-            n += 1
+        except (ConfigError, OSError, ValueError):  # unreadable: the analysis reports it as corrupt
+            continue
     return n
 
 

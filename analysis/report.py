@@ -146,7 +146,7 @@ def section(store: Path, root: Path, problem: str = "") -> dict:
             "preset": man.get("preset", "?"), "store": str(store.relative_to(root) if store != root else store),
             "argv": " ".join(man.get("argv", [])),
             "about": _first_paragraph(study.__doc__), "variant": report.get("variant"), "problem": problem,
-            "earlier": report.get("earlier_engine") or 0,
+            "earlier": common.earlier_engine_runs(store),  # not agreement.json: a failed analysis leaves it stale
             "protocol": protocol(df) if len(df) else [], "findings": findings(store), "tables": tables(store),
             "figures": figures(store), "runs": rows, "count": [(s, count[s]) for s in STATES if count[s]],
             "hours": seconds[~copied].sum() / 3600, "copied": (int(copied.sum()), seconds[copied].sum() / 3600),

@@ -156,7 +156,14 @@ def _record_start(cfg: RunConfig, run_dir: Path, device, execution: dict) -> Non
     (run_dir / "error.json").unlink(missing_ok=True)  # this attempt replaces an earlier failed one
     env = {**environment(cfg.seed, device), **execution}
     if (run_dir / "env.json").exists():  # a resumed run keeps the record of every session it ran in
-        env["previous_sessions"] = [read_json(run_dir / "env.json")]
+        before = read_json(run_dir / "env.json")
+        if checkpoint.exists(run_dir) and before.get("precision", env["precision"]) != env["precision"]:
+            # train.precision=auto resolves by machine: a run must not change precision halfway
+            raise config_mod.ConfigError(
+                f"run {cfg.run_id} was started in {before['precision']} (its env.json) and this machine resolves "
+                f"train.precision={cfg.train.precision} to {env['precision']}: resume it where it resolves to "
+                f"{before['precision']}, or delete {run_dir} to train it again here")
+        env["previous_sessions"] = [before]
     write_json(run_dir / "env.json", env)
 
 

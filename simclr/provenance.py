@@ -12,19 +12,20 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from simclr.device import cpu_computes_bf16
+from simclr import device as devices
 
 
 def git_commit(src: str | Path | None = None) -> dict:
     """Commit of the code that ran and whether its tree had uncommitted changes. The committed result
-    stores (results/ at the top) do not count: a study writing into one would otherwise mark every
-    run it trains as produced by modified code."""
+    stores (results/ at the top) and benchmark records (benchmarks/results/) do not count: a study or
+    benchmark writing into one would otherwise mark what it produces as made by modified code."""
     src = src or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                ":(top)", ":(top,exclude)results"], cwd=src,
+                                ":(top)", ":(top,exclude)results",
+                                ":(top,exclude)benchmarks/results"], cwd=src,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return {"commit": commit or None, "dirty": bool(dirty)}
     except (OSError, subprocess.SubprocessError):
@@ -49,7 +50,7 @@ def environment(seed: int, device: torch.device) -> dict:
                      "torchvision": torchvision.__version__, "numpy": numpy.__version__,
                      "pandas": pd.__version__},
         "hardware": {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-                     "cpu_computes_bf16": cpu_computes_bf16(),  # else ~10x slower than fp32: speeds differ
+                     "cpu_computes_bf16": devices.cpu_computes_bf16(),  # else ~10x slower than fp32: speeds differ
                      "torch_threads": torch.get_num_threads(), "device": str(device),
                      "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
         "host": platform.node(),

@@ -1,7 +1,8 @@
 """Scale presets: the baseline run a study perturbs. A preset changes the baseline, never the study.
 
-tiny     built-in synthetic data, the smallest ResNet, CPU: a run in about 2 minutes on 2 cores
+tiny     built-in synthetic data, the smallest ResNet, CPU, bf16: a run in about 2 minutes on 2 cores
 cpu      CIFAR-10 from an ImageFolder tree (--data-root), the smallest ResNet, bf16: about 8 minutes a run
+         (both on a CPU that computes bf16, AVX-512 or AMX; about 10x longer where it only emulates it)
 cifar10  the paper's appendix B.9: ResNet-50 with the CIFAR stem, batch 1024, LARS, t 0.5, s 0.5, no blur
          (--set encoder.arch=resnet18: the ResNet-18 of the common CIFAR-10 benchmarks)
 imagenet the paper's ablation setting: ResNet-50, 224 px, batch 4096, LARS 0.3 x B/256, t 0.1, 100 epochs

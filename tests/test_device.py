@@ -67,7 +67,10 @@ def test_a_cpu_computes_bf16_with_avx512_and_emulated_bf16_runs_with_a_warning(m
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists() and platform.machine() in ("x86_64", "AMD64"):
         flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
-        assert devices.cpu_computes_bf16() == ({"avx512bw", "avx512vl", "avx512dq"} <= flags)
+        if {"avx512bw", "avx512vl", "avx512dq"} <= flags:
+            assert devices.cpu_computes_bf16()
+        elif not flags & {"amx_bf16", "avx_ne_convert", "avx512_bf16"}:  # newer oneDNN also takes these
+            assert not devices.cpu_computes_bf16()
     monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: True)
     assert [devices.precision(cpu, p) for p in ("auto", "bf16", "fp32", "fp16")] == ["bf16", "bf16", "fp32", "fp16"]
     monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: False)
@@ -92,6 +95,7 @@ def test_a_run_on_a_cpu_that_emulates_bf16_says_so_in_its_record(tmp_path, monke
         env = json.loads((tmp_path / str(native) / simclr.run(cfg, tmp_path / str(native))["run_id"]
                           / "env.json").read_text())
         assert env["precision"] == "bf16" and env.get("bf16_emulated", False) is not native
+        assert env["hardware"]["cpu_computes_bf16"] is native
 
 
 def test_precision_auto_sets_autocast_and_loss_scaling(cuda, monkeypatch):
@@ -347,3 +351,21 @@ def test_every_protocol_on_cached_features_asks_where_they_fit(tmp_path, monkeyp
     simclr.run(cfg, tmp_path)
     monitored, reps, transfer = 2, 2, 1  # 4 steps an epoch: monitored at epochs 1 and 2; h and z
     assert len(asked) == monitored + reps + transfer + 2 * len(evaluate.PROBE_TASKS)  # the probe: h and g(h)
+
+
+def test_a_run_started_in_one_precision_is_not_resumed_in_another(tmp_path, monkeypatch):
+    """train.precision=auto resolves by machine (bf16 where the CPU computes it, fp32 elsewhere): a run
+    interrupted on one machine is not resumed in another precision, before any step; the same machine
+    resumes it."""
+    from simclr.config import ConfigError
+
+    cfg = load("configs/tiny.yaml", ["data.num_train=64", "data.num_test=32", "train.batch_size=32", "train.steps=4",
+                                     "train.checkpoint_every=2", "optim.warmup_epochs=0", "eval.linear=false",
+                                     "eval.knn_k=5", "train.progress=false", "train.precision=auto"])
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: False)
+    assert simclr.run(cfg, tmp_path, stop_after=2)["status"] == "interrupted"
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: True)
+    with pytest.raises(ConfigError, match="started in fp32.*resolves train.precision=auto to bf16"):
+        simclr.run(cfg, tmp_path)
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: False)
+    assert simclr.run(cfg, tmp_path)["status"] == "completed"

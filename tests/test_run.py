@@ -387,8 +387,9 @@ def test_a_resumed_run_removes_the_temp_files_of_a_killed_write(tmp_path):
 
 
 def test_a_study_writing_its_committed_store_leaves_the_code_clean(tmp_path):
-    """env.json's git.dirty names modified code: a changed file under results/ (a study writing into a
-    committed store) leaves it false, a changed source file anywhere makes it true, from any subfolder."""
+    """env.json's git.dirty names modified code: a changed file under results/ or benchmarks/results/ (a
+    study writing into a committed store, a benchmark appending its record) leaves it false, a changed
+    source file anywhere makes it true, from any subfolder."""
     import subprocess
 
     from simclr.provenance import git_commit
@@ -396,7 +397,8 @@ def test_a_study_writing_its_committed_store_leaves_the_code_clean(tmp_path):
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
 
-    for name in ("simclr/engine.py", "results/temperature/cpu/study.json"):
+    for name in ("simclr/engine.py", "results/temperature/cpu/study.json",
+                 "benchmarks/results/throughput_cpu.jsonl"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("0\n")
     git("init", "-q")
@@ -405,6 +407,7 @@ def test_a_study_writing_its_committed_store_leaves_the_code_clean(tmp_path):
     clean = git_commit(tmp_path / "simclr")
     assert len(clean["commit"]) == 40 and clean["dirty"] is False
     (tmp_path / "results/temperature/cpu/study.json").write_text("1\n")
+    (tmp_path / "benchmarks/results/throughput_cpu.jsonl").write_text("0\n1\n")  # a benchmark's record
     assert git_commit(tmp_path / "simclr")["dirty"] is False
     (tmp_path / "simclr/engine.py").write_text("1\n")
     assert git_commit(tmp_path / "simclr")["dirty"] is True
