@@ -65,6 +65,12 @@ def cpu_computes_bf16() -> bool:
         return False
 
 
+def cpu_emulates_bf16(name: str) -> bool:
+    """Whether train.precision `name` on this CPU computes bf16 that oneDNN only emulates (an explicit
+    bf16 where the CPU lacks it, unless the test suite asked for fp32 there)."""
+    return name == "bf16" and not cpu_computes_bf16() and os.environ.get(FP32_FOR_EMULATED_BF16) != "1"
+
+
 def precision(device: torch.device, name: str) -> str:
     """train.precision on `device`: "auto" is bf16 on a GPU that computes it (compute capability >= 8),
     fp16 on one that only emulates it (V100, T4: bf16 is several times slower there); on a CPU, bf16
@@ -72,13 +78,10 @@ def precision(device: torch.device, name: str) -> str:
     refused: the config named it, so the fix is the user's. On a CPU that emulates bf16 an explicit bf16
     runs, with a warning: the default and the small presets name it, and a laptop must still run them."""
     if device.type == "cpu" and name in ("auto", "bf16"):
-        if cpu_computes_bf16():
-            return "bf16"
-        if name == "bf16" and os.environ.get(FP32_FOR_EMULATED_BF16) == "1":
-            return "fp32"
-        if name == "bf16":
+        if cpu_emulates_bf16(name):
             _warn_emulated_bf16()
-        return "fp32" if name == "auto" else name
+            return name
+        return "bf16" if cpu_computes_bf16() else "fp32"
     if device.type != "cuda" or name not in ("auto", "bf16"):
         return "fp32" if name == "auto" else name
     major, minor = torch.cuda.get_device_capability(device)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import os
 import re
 import sys
 import traceback
@@ -207,11 +206,10 @@ def emulated_bf16(configs) -> bool:
     """Whether a run of the study would train in bf16 on this machine's CPU that only emulates it."""
     import torch
 
-    from simclr.device import FP32_FOR_EMULATED_BF16, cpu_computes_bf16
+    from simclr.device import cpu_emulates_bf16
     if any(c.train.device not in ("auto", "cpu") for c in configs) or torch.cuda.is_available():
         return False
-    return any(c.train.precision == "bf16" for c in configs) and not cpu_computes_bf16() and \
-        os.environ.get(FP32_FOR_EMULATED_BF16) != "1"
+    return any(cpu_emulates_bf16(c.train.precision) for c in configs)
 
 
 def check_data_root(configs, results: str) -> None:
