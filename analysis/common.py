@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from simclr.config import RESULTS_SINCE, ConfigError, earlier_engine, from_dict
-from simclr.store import load_results, read_json, write_json
+from simclr.store import EARLIER, load_results, write_json
+from simclr.store import earlier_engine_runs as store_earlier_runs
 from studies.common import read_manifest
 
 DONE = "completed"
@@ -447,24 +447,11 @@ def correlation_text(rho, n, low, high, unit: str) -> str:
     return f"{rho:+.2f} over {n} {unit} ({ci})"
 
 
-EARLIER = (f"trained by an earlier engine whose results differ from the current one's (run_id version before "
-           f"{RESULTS_SINCE}: simclr/config.py's HASH_VERSION says what changed)")
-
-
 def earlier_engine_runs(store: str | Path) -> int:
     """How many of the runs a store's study.json names were trained by an earlier engine: their verdicts
     are kept apart from the current engine's and never counted with them."""
-    store = Path(store)
-    n = 0
-    for arm in (read_manifest(store) or {}).get("arms", []):
-        path = store / arm["run_id"] / "config.json"
-        if not path.exists():
-            continue
-        try:
-            n += earlier_engine(arm["run_id"], from_dict(read_json(path)))
-        except (ConfigError, OSError, ValueError):  # unreadable: the analysis reports it as corrupt
-            continue
-    return n
+    arms = (read_manifest(Path(store)) or {}).get("arms", [])
+    return len(store_earlier_runs(store, [arm["run_id"] for arm in arms]))
 
 
 def write_report(out: Path, study: str, paper_ref: str, metric: str, claims: list[Claim],

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from simclr.config import RESULTS_SINCE, ConfigError, earlier_engine, from_dict
+
 
 class StoreError(OSError):
     """The result store cannot be written (disk full, read-only, no permission); the message says how
@@ -233,6 +235,26 @@ def record_failure(run_dir: Path, config: dict, failure: dict) -> None:
             write_json(run_dir / "error.json", failure)
     except RunBusy:  # another process trains the run again now: its outcome is the run's record
         pass
+
+
+EARLIER = (f"trained by an earlier engine whose results differ from the current one's (run_id version before "
+           f"{RESULTS_SINCE}: simclr/config.py's HASH_VERSION says what changed)")
+
+
+def earlier_engine_runs(results_dir: str | Path, run_ids=None) -> list[str]:
+    """The runs of a store (those named, else every run folder) trained by an earlier engine: their id is
+    the one a version before RESULTS_SINCE gave their config. Never counted or mixed with current runs."""
+    root = Path(results_dir)
+    names = run_ids if run_ids is not None else sorted(p.parent.name for p in root.glob("*/config.json"))
+    found = []
+    for name in names:
+        path = root / name / "config.json"
+        try:
+            if path.exists() and earlier_engine(name, from_dict(read_json(path))):
+                found.append(name)
+        except (ConfigError, OSError, ValueError):  # unreadable: the analysis reports it as corrupt
+            continue
+    return found
 
 
 def load_results(results_dir: str | Path) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pathlib import Path
 from simclr.checks import validate
 from simclr.config import HASH_VERSION, ConfigError, replace, total_steps
 from simclr.migrate import migrate
-from simclr.store import StoreError, check_writable, read_json, verify
+from simclr.store import EARLIER, StoreError, check_writable, earlier_engine_runs, read_json, verify
 from studies import STUDIES, common
 from studies.launchers import LAUNCHERS, launch
 from studies.launchers.common import Resources, cores, describe, reuse, unfinished
@@ -212,6 +212,16 @@ def emulated_bf16(configs) -> bool:
     return any(cpu_emulates_bf16(c.train.precision) for c in configs)
 
 
+def check_engine(results: str) -> None:
+    """A store holding runs of an earlier engine is never continued: its results differ from this
+    engine's, so new runs beside them would be judged together with them."""
+    earlier = earlier_engine_runs(results)
+    if earlier:
+        raise ValueError(f"{results} holds {len(earlier)} run{'s' * (len(earlier) != 1)} {EARLIER}; a store never mixes them with this "
+                         f"engine's runs. To re-run the study, move the store away (git rm -r {results}, or mv) "
+                         "and run again; to keep it, pass --results DIR for the new runs")
+
+
 def check_data_root(configs, results: str) -> None:
     """A store trained from another --data-root shares no run id with this one (data.root is part of
     a run id: another folder may hold other data): say so instead of training the whole study again."""
@@ -331,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {EMULATED_BF16}; the --dry-run hours assume a CPU that computes bf16", file=sys.stderr)
     try:
         if not args.dry_run:  # a plan reads no store
+            if not args.status:  # reading an old store's state is fine
+                check_engine(results)
             check_data_root(configs, results)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

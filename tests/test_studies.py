@@ -285,6 +285,27 @@ def test_a_store_read_from_another_data_root_is_named_not_trained_again(tmp_path
     assert main(["temperature", "--preset", "cpu", "--data-root", "/data", "--results", str(tmp_path), "--status"]) == 0
 
 
+def test_a_store_of_an_earlier_engine_is_not_continued(tmp_path, capsys):
+    """Runs of an earlier engine (ids a run_id version before RESULTS_SINCE gave their config) are never
+    mixed with new ones: a study refuses their store before any work, naming the fix; --status and a
+    plan still read it, and another --results trains."""
+    from simclr.config import RESULTS_SINCE, run_id
+    from tests.fake_store import fake_store
+
+    entries = fake_store(tmp_path, "temperature", "cpu")
+    cfg = entries[0]["config"]
+    (tmp_path / cfg.run_id).rename(tmp_path / run_id(cfg, RESULTS_SINCE - 1))
+    args = ["temperature", "--preset", "cpu", "--data-root", "/data", "--results", str(tmp_path)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main([*args, "--workers=1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} holds 1 run trained by an earlier engine" in err and "move the store away" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, nothing trained
+    assert main([*args, "--status"]) == 0 and main([*args, "--dry-run"]) == 0
+    (tmp_path / run_id(cfg, RESULTS_SINCE - 1)).rename(tmp_path / cfg.run_id)  # the current engine's again
+    assert main([*args, "--status"]) == 0 and "earlier engine" not in capsys.readouterr().err
+
+
 def test_a_failed_run_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
     from analysis import temperature as t5
 
