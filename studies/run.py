@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     results = args.results or f"results/{args.study}/{args.preset}"
     if args.launcher == "local" and not args.status and emulated_bf16(configs):
         from simclr.device import EMULATED_BF16
-        print(f"warning: {EMULATED_BF16}; the --dry-run hours assume a CPU that computes bf16", file=sys.stderr)
+        hours = "; the --dry-run hours assume a CPU that computes bf16" if args.dry_run else ""
+        print(f"warning: {EMULATED_BF16}{hours}", file=sys.stderr)
     try:
         if not args.dry_run:  # a plan reads no store
             if not args.status:  # reading an old store's state is fine
