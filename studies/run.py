@@ -217,7 +217,8 @@ def check_engine(results: str) -> None:
     engine's, so new runs beside them would be judged together with them."""
     earlier = earlier_engine_runs(results)
     if earlier:
-        raise ValueError(f"{results} holds {len(earlier)} run{'s' * (len(earlier) != 1)} {EARLIER}; a store never mixes them with this "
+        runs = f"{len(earlier)} run{'s' * (len(earlier) != 1)}"
+        raise ValueError(f"{results} holds {runs} {EARLIER}; a store never mixes them with this "
                          f"engine's runs. To re-run the study, move the store away (git rm -r {results}, or mv) "
                          "and run again; to keep it, pass --results DIR for the new runs")
 
